@@ -1,0 +1,61 @@
+# Two commands on a fresh Debian/Ubuntu machine: `make run` and `make test` (see README.md).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# Debian packages: what `make run` needs, and what the tests need on top of it.
+RUN_PACKAGES := softhsm2 openssl ca-certificates
+TEST_PACKAGES := $(RUN_PACKAGES) opensc curl
+
+.PHONY: run test lint system-run system-test clean-venv
+
+run: system-run $(BIN)/.installed-run
+	$(BIN)/shomei init
+	$(BIN)/shomei serve
+
+test: system-test $(BIN)/.installed-dev lint
+	$(BIN)/pytest
+
+lint: $(BIN)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+# Install only the packages that are missing, so a second run touches nothing.
+define apt_ensure
+	@missing=""; \
+	for package in $(1); do dpkg -s $$package >/dev/null 2>&1 || missing="$$missing $$package"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || { \
+		echo "installing python3-venv"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq python3-venv python3-pip; }
+endef
+
+system-run:
+	$(call apt_ensure,$(RUN_PACKAGES))
+
+system-test:
+	$(call apt_ensure,$(TEST_PACKAGES))
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(BIN)/.installed-run: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	@touch $@
+
+$(BIN)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e ".[dev]"
+	@touch $@ $(BIN)/.installed-run
+
+clean-venv:
+	rm -rf $(VENV)

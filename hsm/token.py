@@ -1,0 +1,316 @@
+"""An open, logged-in PKCS#11 token that many threads may share.
+
+python-pkcs11 initialises the library with C_Initialize(NULL), which tells SoftHSM that only
+one thread uses it; two threads calling in at once crash the process. Every call into the
+library therefore goes through one process-wide lock (the library itself is process-wide).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pkcs11
+import pkcs11.exceptions as p11
+from asn1crypto.core import OctetString
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
+from pkcs11.util.ec import encode_named_curve_parameters
+
+from hsm.errors import (
+    HsmError,
+    KeyNotFoundError,
+    ModuleLoadError,
+    TokenNotFoundError,
+    translate,
+)
+from hsm.keys import TokenECPrivateKey, TokenPrivateKey, TokenRSAPrivateKey
+from hsm.reference import KeyAlgorithm, KeyRef
+
+_T = TypeVar("_T")
+
+_LIBRARY_LOCK = threading.RLock()
+
+_CURVES: dict[KeyAlgorithm, tuple[str, ec.EllipticCurve]] = {
+    KeyAlgorithm.EC_P256: ("secp256r1", ec.SECP256R1()),
+    KeyAlgorithm.EC_P384: ("secp384r1", ec.SECP384R1()),
+}
+_CURVE_BY_PARAMS = {encode_named_curve_parameters(name): curve for name, curve in _CURVES.values()}
+
+_PRIVATE_TEMPLATE = {
+    Attribute.SENSITIVE: True,
+    Attribute.EXTRACTABLE: False,
+    Attribute.PRIVATE: True,
+    Attribute.SIGN: True,
+    Attribute.DECRYPT: False,
+    Attribute.UNWRAP: False,
+    Attribute.DERIVE: False,
+}
+_PUBLIC_TEMPLATE = {Attribute.VERIFY: True, Attribute.ENCRYPT: False, Attribute.WRAP: False}
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """What identifies the token and the module it was reached through."""
+
+    module_path: str
+    label: str
+    serial: str
+    manufacturer: str
+    model: str
+
+
+@dataclass(frozen=True)
+class KeyObjectInfo:
+    """The security-relevant attributes of one key object on the token."""
+
+    object_class: str
+    label: str
+    key_id: str
+    key_type: str
+    size: int
+    sensitive: bool | None
+    extractable: bool | None
+
+
+def load_module(module_path: Path, softhsm_conf: Path | None = None) -> Any:
+    """Load a PKCS#11 module; SoftHSM's configuration file must be named before the first load."""
+    if softhsm_conf is not None:
+        os.environ["SOFTHSM2_CONF"] = str(softhsm_conf)
+    if not module_path.is_file():
+        raise ModuleLoadError(f"PKCS#11 module not found: {module_path}")
+    with _LIBRARY_LOCK:
+        try:
+            return pkcs11.lib(str(module_path))
+        except (RuntimeError, OSError, p11.PKCS11Error) as error:
+            raise ModuleLoadError(f"cannot load PKCS#11 module {module_path}: {error}") from None
+
+
+class Token:
+    """A logged-in session on the token with a given label, shared by all threads."""
+
+    def __init__(self, module_path: Path, label: str, pin: str, library: Any) -> None:
+        self.module_path = module_path
+        self.label = label
+        self._pin = pin
+        self._library = library
+        self._session: Any = None
+        # Bumped when the session is reopened, so cached object handles are looked up again.
+        self._generation = 0
+        self._handles: dict[KeyRef, tuple[int, Any]] = {}
+        with _LIBRARY_LOCK:
+            self._open_session()
+
+    @classmethod
+    def open(
+        cls, module_path: Path, label: str, pin: str, softhsm_conf: Path | None = None
+    ) -> Token:
+        """Load the module, find the token by label and log in with the user PIN."""
+        return cls(module_path, label, pin, load_module(module_path, softhsm_conf))
+
+    def _open_session(self) -> None:
+        try:
+            token = self._library.get_token(token_label=self.label)
+        except p11.NoSuchToken:
+            # A token created by another process after this one loaded the library is
+            # invisible until the library is initialised again.
+            try:
+                self._library.reinitialize()
+                token = self._library.get_token(token_label=self.label)
+            except p11.NoSuchToken:
+                raise TokenNotFoundError(
+                    f"no token labelled {self.label!r} in {self.module_path}"
+                ) from None
+            except p11.PKCS11Error as error:
+                raise translate(error, f"finding token {self.label!r}") from None
+        except p11.PKCS11Error as error:
+            raise translate(error, f"finding token {self.label!r}") from None
+        try:
+            self._session = token.open(rw=True, user_pin=self._pin)
+        except p11.UserAlreadyLoggedIn:
+            # Login is per token and process: another Token object of this process already
+            # logged in (with a PIN that was checked then), so this session shares that login.
+            self._session = token.open(rw=True)
+        except p11.PKCS11Error as error:
+            raise translate(error, f"logging in to token {self.label!r}") from None
+        self._token = token
+        self._generation += 1
+
+    def _call(self, doing: str, operation: Callable[[Any], _T]) -> _T:
+        """Run `operation(session)` under the library lock, reopening a lost session once."""
+        with _LIBRARY_LOCK:
+            try:
+                return operation(self._session)
+            except (p11.SessionHandleInvalid, p11.SessionClosed, p11.UserNotLoggedIn):
+                pass
+            except p11.PKCS11Error as error:
+                raise translate(error, doing) from None
+            self._open_session()
+            try:
+                return operation(self._session)
+            except p11.PKCS11Error as error:
+                raise translate(error, doing) from None
+
+    def close(self) -> None:
+        """Close the session; the token stays logged in for other sessions of this process."""
+        with _LIBRARY_LOCK:
+            if self._session is not None:
+                # Closing a session the token already dropped is not an error.
+                with contextlib.suppress(p11.PKCS11Error):
+                    self._session.close()
+                self._session = None
+                self._handles.clear()
+
+    def info(self) -> TokenInfo:
+        """Module path and token identification."""
+        token = self._token
+        return TokenInfo(
+            module_path=str(self.module_path),
+            label=self.label,
+            serial=_text(token.serial),
+            manufacturer=_text(token.manufacturer_id),
+            model=_text(token.model),
+        )
+
+    def check(self) -> None:
+        """Raise TokenUnavailableError unless the token answers."""
+        self._call("checking the token", lambda session: session.get_random(8))
+
+    def generate_key(self, algorithm: KeyAlgorithm, label: str) -> KeyRef:
+        """Generate a key pair as token objects; the private half is sensitive and unextractable."""
+        ref = KeyRef(self.label, label, secrets.token_bytes(16), algorithm)
+
+        def generate(session: Any) -> None:
+            templates = {
+                "store": True,
+                "label": label,
+                "id": ref.key_id,
+                "private_template": _PRIVATE_TEMPLATE,
+                "public_template": _PUBLIC_TEMPLATE,
+            }
+            if algorithm.is_ec:
+                params = session.create_domain_parameters(
+                    KeyType.EC,
+                    {Attribute.EC_PARAMS: encode_named_curve_parameters(_CURVES[algorithm][0])},
+                    local=True,
+                )
+                params.generate_keypair(**templates)
+            else:
+                session.generate_keypair(KeyType.RSA, 3072, **templates)
+
+        self._call(f"generating key {label!r}", generate)
+        return ref
+
+    def private_key(self, ref: KeyRef) -> TokenPrivateKey:
+        """A key object for `cryptography` builders, signing inside the token."""
+        if ref.token_label != self.label:
+            raise KeyNotFoundError(f"key {ref.label!r} is on token {ref.token_label!r}, not here")
+
+        def read_public(session: Any) -> ec.EllipticCurvePublicKey | rsa.RSAPublicKey:
+            public = session.get_key(
+                object_class=ObjectClass.PUBLIC_KEY, label=ref.label, id=ref.key_id
+            )
+            if ref.algorithm.is_ec:
+                point = _unwrap_octet_string(public[Attribute.EC_POINT])
+                return ec.EllipticCurvePublicKey.from_encoded_point(
+                    _CURVES[ref.algorithm][1], point
+                )
+            return rsa.RSAPublicNumbers(
+                int.from_bytes(public[Attribute.PUBLIC_EXPONENT], "big"),
+                int.from_bytes(public[Attribute.MODULUS], "big"),
+            ).public_key()
+
+        public_key = self._call(f"reading public key {ref.label!r}", read_public)
+        if isinstance(public_key, ec.EllipticCurvePublicKey):
+            return TokenECPrivateKey(self, ref, public_key)
+        return TokenRSAPrivateKey(self, ref, public_key)
+
+    def sign(
+        self, ref: KeyRef, mechanism: Mechanism, data: bytes, mechanism_param: Any = None
+    ) -> bytes:
+        """Sign `data` with the private key `ref` inside the token."""
+
+        def sign(session: Any) -> bytes:
+            cached = self._handles.get(ref)
+            if cached is None or cached[0] != self._generation:
+                handle = session.get_key(
+                    object_class=ObjectClass.PRIVATE_KEY, label=ref.label, id=ref.key_id
+                )
+                cached = (self._generation, handle)
+                self._handles[ref] = cached
+            signature: bytes = cached[1].sign(
+                data, mechanism=mechanism, mechanism_param=mechanism_param
+            )
+            return signature
+
+        return self._call(f"signing with key {ref.label!r}", sign)
+
+    def key_objects(self) -> list[KeyObjectInfo]:
+        """Every public and private key object visible to the logged-in user."""
+
+        def list_objects(session: Any) -> list[KeyObjectInfo]:
+            found = []
+            for object_class in (ObjectClass.PRIVATE_KEY, ObjectClass.PUBLIC_KEY):
+                for key in session.get_objects({Attribute.CLASS: object_class}):
+                    found.append(_describe(key, object_class))
+            return found
+
+        return self._call("listing key objects", list_objects)
+
+    def destroy_key(self, ref: KeyRef) -> None:
+        """Delete both halves of a key pair from the token."""
+
+        def destroy(session: Any) -> None:
+            for object_class in (ObjectClass.PRIVATE_KEY, ObjectClass.PUBLIC_KEY):
+                for key in session.get_objects(
+                    {
+                        Attribute.CLASS: object_class,
+                        Attribute.LABEL: ref.label,
+                        Attribute.ID: ref.key_id,
+                    }
+                ):
+                    key.destroy()
+            self._handles.pop(ref, None)
+
+        self._call(f"destroying key {ref.label!r}", destroy)
+
+
+def _describe(key: Any, object_class: ObjectClass) -> KeyObjectInfo:
+    key_type = key[Attribute.KEY_TYPE]
+    private = object_class == ObjectClass.PRIVATE_KEY
+    if key_type == KeyType.EC:
+        params = key[Attribute.EC_PARAMS]
+        curve = _CURVE_BY_PARAMS.get(params)
+        size = curve.key_size if curve else 0
+    else:
+        size = len(key[Attribute.MODULUS]) * 8
+    return KeyObjectInfo(
+        object_class="private" if private else "public",
+        label=key[Attribute.LABEL],
+        key_id=bytes(key[Attribute.ID]).hex(),
+        key_type=KeyType(key_type).name,
+        size=size,
+        sensitive=bool(key[Attribute.SENSITIVE]) if private else None,
+        extractable=bool(key[Attribute.EXTRACTABLE]) if private else None,
+    )
+
+
+def _unwrap_octet_string(value: bytes) -> bytes:
+    """CKA_EC_POINT holds the point DER-wrapped in an OCTET STRING (PKCS#11 2.40, 2.3.3)."""
+    try:
+        point: bytes = OctetString.load(value).native
+    except ValueError as error:
+        raise HsmError(f"unexpected CKA_EC_POINT encoding: {error}") from None
+    return point
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("ascii", "replace").strip()
+    return str(value).strip()

@@ -1,0 +1,112 @@
+"""The `shomei` command: init, serve, hsm status."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+from hsm import HsmError
+from pwa_server.initialise import initialise
+from pwa_server.pki.authority import AuthorityError
+from pwa_server.runtime import open_services, open_token
+from pwa_server.settings import ConfigurationError, Settings, load_settings
+from pwa_server.store.database import DatabaseError
+
+# The errors a person can fix by changing configuration or state: one line, no traceback.
+_EXPECTED = (ConfigurationError, HsmError, DatabaseError, AuthorityError)
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--data-dir", type=Path, help="state directory (default ./var or SHOMEI_DATA_DIR)"
+    )
+    parser = argparse.ArgumentParser(prog="shomei", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser(
+        "init", parents=[common], help="create the token, CAs, TLS identity and database"
+    )
+    commands.add_parser("serve", parents=[common], help="serve the PWA and the check listener")
+    hsm = commands.add_parser("hsm", help="the PKCS#11 token")
+    hsm_commands = hsm.add_subparsers(dest="hsm_command", required=True)
+    status = hsm_commands.add_parser("status", parents=[common], help="token and key objects")
+    status.add_argument("--json", action="store_true", help="print JSON")
+    return parser
+
+
+def _init(settings: Settings) -> int:
+    created = initialise(settings, dt.datetime.now(dt.UTC))
+    if not created:
+        print(f"{settings.data_dir} is already initialised; nothing changed")
+        return 0
+    for item in created:
+        print(f"created {item}")
+    return 0
+
+
+def _serve(settings: Settings) -> int:
+    # Imported here so that `shomei init` and `hsm status` never load uvicorn.
+    from pwa_server.web.server import bind, supervise
+
+    open_services(settings).close()  # fail now, with one clear line, rather than in workers
+    listeners = bind(settings)
+    host = "localhost" if settings.host in ("127.0.0.1", "::1") else settings.host
+    print(f"Shomei PWA:          https://{host}:{settings.https_port}/", flush=True)
+    print(f"Installation check:  https://{host}:{settings.check_port}/", flush=True)
+    print(f"Root CA certificate: https://{host}:{settings.https_port}/pki/root.crt", flush=True)
+    print(f"{settings.workers} worker processes; Ctrl-C stops", flush=True)
+    return supervise(settings, listeners)
+
+
+def _hsm_status(settings: Settings, as_json: bool) -> int:
+    token = open_token(settings)
+    try:
+        info = token.info()
+        keys = token.key_objects()
+    finally:
+        token.close()
+    if as_json:
+        print(json.dumps({"token": asdict(info), "keys": [asdict(key) for key in keys]}, indent=2))
+        return 0
+    print(f"module:  {info.module_path}")
+    print(f"token:   {info.label} (serial {info.serial}, {info.manufacturer} {info.model})")
+    print(f"{'class':8} {'label':36} {'type':5} {'size':>5} {'sensitive':9} {'extractable':11}")
+    for key in keys:
+        print(
+            f"{key.object_class:8} {key.label:36} {key.key_type:5} {key.size:>5} "
+            f"{_flag(key.sensitive):9} {_flag(key.extractable):11}"
+        )
+    return 0
+
+
+def _flag(value: bool | None) -> str:
+    return "-" if value is None else str(value).lower()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `shomei` console script."""
+    arguments = _parser().parse_args(argv)
+    # The data directory holds PINs, the TLS key and the database: nothing in it is for others.
+    os.umask(0o077)
+    try:
+        settings = load_settings(data_dir=getattr(arguments, "data_dir", None))
+        if arguments.command == "init":
+            return _init(settings)
+        if arguments.command == "serve":
+            return _serve(settings)
+        return _hsm_status(settings, arguments.json)
+    except _EXPECTED as error:
+        print(f"shomei: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The certificate authority: hierarchy, profiles and the issuance pipeline."""

@@ -1,0 +1,108 @@
+"""Creating the CA hierarchy: a root CA and an issuing CA whose keys are made in the token."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import NameOID
+from sqlalchemy import Engine
+
+from hsm import KeyAlgorithm, Token
+from pwa_server.pki.authority import Authority, fingerprint, load_authority
+from pwa_server.pki.issuance import sign_certificate
+from pwa_server.pki.profiles import Profile
+from pwa_server.store.authorities import active_authority, insert_authority
+
+ROOT_LIFETIME = dt.timedelta(days=20 * 365 + 5)
+ISSUING_LIFETIME = dt.timedelta(days=10 * 365 + 2)
+
+
+def ca_name(organization: str, role: str) -> x509.Name:
+    """Subject of our CA certificates: 'O=<organization>, CN=<organization> Root CA'."""
+    title = {"root": "Root CA", "issuing": "Issuing CA"}[role]
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
+            x509.NameAttribute(NameOID.COMMON_NAME, f"{organization} {title}"),
+        ]
+    )
+
+
+def ensure_hierarchy(
+    engine: Engine, token: Token, *, organization: str, now: dt.datetime
+) -> tuple[Authority, Authority, list[str]]:
+    """The active root and issuing CAs, created if absent; also the names of what was created."""
+    created: list[str] = []
+    with engine.connect() as connection:
+        has_root = active_authority(connection, "root") is not None
+        has_issuing = active_authority(connection, "issuing") is not None
+    if not has_root:
+        _create_authority(engine, token, organization, "root", None, now)
+        created.append("root CA")
+    root = load_authority(engine, token, "root")
+    if not has_issuing:
+        _create_authority(engine, token, organization, "issuing", root, now)
+        created.append("issuing CA")
+    return root, load_authority(engine, token, "issuing"), created
+
+
+def _create_authority(
+    engine: Engine,
+    token: Token,
+    organization: str,
+    role: str,
+    parent: Authority | None,
+    now: dt.datetime,
+) -> None:
+    algorithm = KeyAlgorithm.EC_P384 if role == "root" else KeyAlgorithm.EC_P256
+    label = f"shomei-{role}-{now:%Y%m%d}-{secrets.token_hex(3)}"
+    ref = token.generate_key(algorithm, label)
+    try:
+        key = token.private_key(ref)
+        subject = ca_name(organization, role)
+        if parent is None:
+            certificate = sign_certificate(
+                key,
+                subject=subject,
+                public_key=key.public_key(),
+                issuer_name=subject,
+                issuer_public_key=key.public_key(),
+                profile=Profile.ROOT_CA,
+                not_before=now,
+                not_after=now + ROOT_LIFETIME,
+            )
+        else:
+            certificate = sign_certificate(
+                parent.private_key,
+                subject=subject,
+                public_key=key.public_key(),
+                issuer_name=parent.certificate.subject,
+                issuer_public_key=parent.private_key.public_key(),
+                profile=Profile.ISSUING_CA,
+                not_before=now,
+                not_after=min(now + ISSUING_LIFETIME, parent.certificate.not_valid_after_utc),
+            )
+        with engine.begin() as connection:
+            insert_authority(
+                connection,
+                name=label,
+                role=role,
+                parent_id=parent.id if parent else None,
+                key_token_label=ref.token_label,
+                key_label=ref.label,
+                key_id=ref.key_id.hex(),
+                key_algorithm=ref.algorithm.value,
+                certificate_der=certificate.public_bytes(Encoding.DER),
+                sha256_fingerprint=fingerprint(certificate),
+                subject=certificate.subject.rfc4514_string(),
+                not_before=certificate.not_valid_before_utc,
+                not_after=certificate.not_valid_after_utc,
+                created_at=now,
+            )
+    except BaseException:
+        # A key without a recorded CA is an orphan nobody could find or retire: remove it.
+        token.destroy_key(ref)
+        raise

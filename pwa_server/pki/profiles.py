@@ -1,0 +1,93 @@
+"""Certificate profiles: which extensions each kind of certificate carries (RFC 5280)."""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+from collections.abc import Sequence
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
+
+
+class Profile(enum.StrEnum):
+    """The kinds of certificate our CAs sign."""
+
+    ROOT_CA = "root-ca"
+    ISSUING_CA = "issuing-ca"
+    TLS_SERVER = "tls-server"
+    CLIENT = "client"
+
+
+def _key_usage(
+    *, cert_sign: bool, digital_signature: bool, key_encipherment: bool
+) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=digital_signature,
+        content_commitment=False,
+        key_encipherment=key_encipherment,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=cert_sign,
+        crl_sign=cert_sign,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def subject_alternative_names(names: Sequence[str]) -> x509.SubjectAlternativeName:
+    """DNS names and IP addresses, each in the SAN form a TLS client matches."""
+    general: list[x509.GeneralName] = []
+    for name in names:
+        try:
+            general.append(x509.IPAddress(ipaddress.ip_address(name)))
+        except ValueError:
+            general.append(x509.DNSName(name))
+    return x509.SubjectAlternativeName(general)
+
+
+def extensions(
+    profile: Profile,
+    subject_key: PublicKey,
+    issuer_key: PublicKey,
+    alt_names: Sequence[str] = (),
+) -> list[tuple[x509.ExtensionType, bool]]:
+    """The (extension, critical) pairs of a certificate of `profile`."""
+    identifiers: list[tuple[x509.ExtensionType, bool]] = [
+        (x509.SubjectKeyIdentifier.from_public_key(subject_key), False),
+        (x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key), False),
+    ]
+    # RSA key transport in TLS 1.2 needs keyEncipherment; EC keys never encipher.
+    rsa_key = isinstance(subject_key, rsa.RSAPublicKey)
+    if profile is Profile.ROOT_CA:
+        # A self-signed root carries no AKI by custom; SKI identifies it.
+        return [
+            (x509.BasicConstraints(ca=True, path_length=None), True),
+            (_key_usage(cert_sign=True, digital_signature=False, key_encipherment=False), True),
+            identifiers[0],
+        ]
+    if profile is Profile.ISSUING_CA:
+        return [
+            (x509.BasicConstraints(ca=True, path_length=0), True),
+            (_key_usage(cert_sign=True, digital_signature=False, key_encipherment=False), True),
+            *identifiers,
+        ]
+    if profile is Profile.TLS_SERVER:
+        if not alt_names:
+            raise ValueError("a TLS server certificate needs at least one host name")
+        return [
+            (x509.BasicConstraints(ca=False, path_length=None), True),
+            (_key_usage(cert_sign=False, digital_signature=True, key_encipherment=rsa_key), True),
+            (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False),
+            (subject_alternative_names(alt_names), False),
+            *identifiers,
+        ]
+    return [
+        (x509.BasicConstraints(ca=False, path_length=None), True),
+        (_key_usage(cert_sign=False, digital_signature=True, key_encipherment=rsa_key), True),
+        (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), False),
+        *identifiers,
+    ]

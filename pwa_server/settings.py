@@ -1,0 +1,142 @@
+"""Typed settings, read once at start-up from SHOMEI_* environment variables and a TOML file.
+
+This is the only module that reads the environment. Precedence: explicit values (CLI flags),
+then environment variables, then the TOML file named by SHOMEI_CONFIG_FILE, then defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+SOFTHSM_MODULE = Path("/usr/lib/softhsm/libsofthsm2.so")
+
+
+class ConfigurationError(Exception):
+    """The configuration is invalid; the message says which setting and why."""
+
+
+class Settings(BaseSettings):
+    """Everything a Shomei process needs to know about its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="SHOMEI_", extra="forbid", frozen=True)
+
+    data_dir: Path = Field(Path("var"), description="State directory: token, database, TLS files")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in data_dir")
+
+    pkcs11_module: Path = Field(SOFTHSM_MODULE, description="Path of the PKCS#11 module")
+    token_label: str = Field("shomei", min_length=1, max_length=32)
+    hsm_pin: str | None = Field(None, description="User PIN (prefer hsm_pin_file)")
+    hsm_pin_file: Path | None = Field(None, description="File holding the user PIN")
+    softhsm_conf: Path | None = Field(
+        None, description="SoftHSM configuration; default data_dir/hsm/softhsm2.conf"
+    )
+
+    ca_organization: str = Field(
+        "Shomei", min_length=1, max_length=64, description="O= and CN prefix of our CA names"
+    )
+
+    host: str = Field("127.0.0.1", description="Address the listeners bind to")
+    https_port: int = Field(8443, ge=0, le=65535, description="The PWA over HTTPS")
+    check_port: int = Field(8444, ge=0, le=65535, description="Installation check (client TLS)")
+    public_hostnames: list[str] = Field(
+        ["localhost", "127.0.0.1"], min_length=1, description="Names in the TLS certificate"
+    )
+    workers: int = Field(default_factory=lambda: max(2, os.cpu_count() or 1), ge=1, le=64)
+    trusted_proxies: list[str] = Field(
+        [], description="Addresses whose client-certificate headers are believed"
+    )
+
+    @field_validator("data_dir", "hsm_pin_file", "pkcs11_module", "softhsm_conf")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        return value.expanduser().absolute() if value is not None else None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        config_file = os.environ.get("SHOMEI_CONFIG_FILE")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+    # Derived locations. Kept as properties so there is one source of truth: data_dir.
+
+    @property
+    def embedded_softhsm(self) -> bool:
+        """True when the token is SoftHSM, which `shomei init` creates (the development default)."""
+        return self.pkcs11_module.name == SOFTHSM_MODULE.name
+
+    @property
+    def hsm_dir(self) -> Path:
+        return self.data_dir / "hsm"
+
+    @property
+    def effective_softhsm_conf(self) -> Path | None:
+        """The SoftHSM configuration to load the module with, when the token is SoftHSM."""
+        if not self.embedded_softhsm:
+            return None
+        return self.softhsm_conf or self.hsm_dir / "softhsm2.conf"
+
+    @property
+    def tls_dir(self) -> Path:
+        return self.data_dir / "tls"
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'shomei.db'}"
+
+    @property
+    def effective_pin_file(self) -> Path:
+        """Where the user PIN is read from when no PIN is given directly."""
+        return self.hsm_pin_file or self.hsm_dir / "user.pin"
+
+    def read_pin(self) -> str:
+        """The token's user PIN, from hsm_pin or the PIN file; never logged or stored."""
+        if self.hsm_pin:
+            return self.hsm_pin
+        path = self.effective_pin_file
+        try:
+            pin = path.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            raise ConfigurationError(
+                f"no HSM PIN: set SHOMEI_HSM_PIN or SHOMEI_HSM_PIN_FILE ({path} does not exist;"
+                " run 'shomei init' for the embedded SoftHSM token)"
+            ) from None
+        except OSError as error:
+            raise ConfigurationError(f"cannot read HSM PIN file {path}: {error.strerror}") from None
+        if not pin:
+            raise ConfigurationError(f"HSM PIN file {path} is empty")
+        return pin
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read and validate the settings once; invalid ones raise ConfigurationError."""
+    try:
+        return Settings(**{key: value for key, value in overrides.items() if value is not None})
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in problem['loc']) or 'settings'}: {problem['msg']}"
+            for problem in error.errors()
+        )
+        raise ConfigurationError(f"invalid configuration: {problems}") from None
+    except (OSError, ValueError) as error:
+        raise ConfigurationError(f"cannot read configuration: {error}") from None

@@ -1,0 +1,45 @@
+"""/pki/*: the CA certificates, for phones, browsers and relying parties to download."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from cryptography.hazmat.primitives.serialization import Encoding
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from pwa_server.pki.authority import fingerprint
+from pwa_server.runtime import Services
+
+_FORMATS = {
+    "crt": (Encoding.DER, "application/x-x509-ca-cert"),
+    "pem": (Encoding.PEM, "application/x-pem-file"),
+}
+
+
+def _ca_endpoint(role: str, file_format: str) -> Callable[[Request], Awaitable[Response]]:
+    encoding, media_type = _FORMATS[file_format]
+
+    async def ca_certificate(request: Request) -> Response:
+        """The root or issuing CA certificate, DER (.crt) or PEM (.pem)."""
+        services: Services = request.app.state.services
+        authority = services.root if role == "root" else services.issuing
+        return Response(
+            authority.certificate.public_bytes(encoding),
+            media_type=media_type,
+            headers={
+                "content-disposition": f'attachment; filename="shomei-{role}.{file_format}"',
+                "cache-control": "public, max-age=3600",
+                "etag": f'"{fingerprint(authority.certificate)}"',
+            },
+        )
+
+    return ca_certificate
+
+
+routes = [
+    Route(f"/pki/{role}.{file_format}", _ca_endpoint(role, file_format), methods=["GET", "HEAD"])
+    for role in ("root", "issuing")
+    for file_format in _FORMATS
+]

@@ -1,0 +1,147 @@
+"""`shomei serve`: the HTTPS listeners and the worker processes behind them.
+
+Two listeners, one application: the PWA on https_port, and the installation check on
+check_port, which asks for (but does not require) a client certificate. Crypto work holds the
+GIL, so throughput comes from processes: the sockets are bound once here and shared by
+`workers` spawned processes, each running one uvicorn server per listener.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import signal
+import socket
+import ssl
+import sys
+import time
+from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
+from types import FrameType
+
+import uvicorn
+from starlette.applications import Starlette
+
+from pwa_server.pki.tls_identity import TlsFiles
+from pwa_server.runtime import open_services
+from pwa_server.settings import ConfigurationError, Settings
+from pwa_server.web.app import create_app
+from pwa_server.web.tls_protocol import ClientCertH11Protocol
+
+logger = logging.getLogger("shomei.serve")
+
+_RESTART_DELAY = 1.0
+
+
+@dataclass(frozen=True)
+class Listeners:
+    """The bound sockets, shared by every worker."""
+
+    https: socket.socket
+    check: socket.socket
+
+
+def bind(settings: Settings) -> Listeners:
+    """Bind both ports now, so that a port in use is reported before any worker starts."""
+    return Listeners(
+        _bind(settings.host, settings.https_port), _bind(settings.host, settings.check_port)
+    )
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise ConfigurationError(f"cannot listen on {host}:{port}: {error.strerror}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _config(settings: Settings, app: Starlette, *, client_certificates: bool) -> uvicorn.Config:
+    files = TlsFiles(settings.tls_dir)
+    extra = (
+        {"ssl_cert_reqs": ssl.CERT_OPTIONAL, "ssl_ca_certs": str(files.client_ca_bundle)}
+        if client_certificates
+        else {}
+    )
+    return uvicorn.Config(
+        app,
+        http=ClientCertH11Protocol,
+        lifespan="off",
+        ssl_certfile=str(files.certificate_chain),
+        ssl_keyfile=str(files.private_key),
+        server_header=False,
+        proxy_headers=False,
+        log_config=None,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def run_worker(settings: Settings, listeners: Listeners) -> None:
+    """One worker process: open the token and database, serve both listeners until told to stop."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    services = open_services(settings, retry=True)
+    app = create_app(services)
+    servers = [
+        (uvicorn.Server(_config(settings, app, client_certificates=False)), listeners.https),
+        (uvicorn.Server(_config(settings, app, client_certificates=True)), listeners.check),
+    ]
+
+    async def serve_all() -> None:
+        # Each server installs its signal handlers over the previous one's and, once stopped,
+        # re-raises the signal: a SIGTERM stops them one after the other.
+        await asyncio.gather(*(server.serve(sockets=[sock]) for server, sock in servers))
+
+    try:
+        asyncio.run(serve_all())
+    finally:
+        services.close()
+
+
+def supervise(settings: Settings, listeners: Listeners) -> int:
+    """Start the workers, restart any that dies, and stop them all on SIGINT or SIGTERM."""
+    context = multiprocessing.get_context("spawn")
+    stopping = False
+
+    def start() -> BaseProcess:
+        process = context.Process(target=run_worker, args=(settings, listeners), daemon=False)
+        process.start()
+        return process
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    workers = [start() for _ in range(settings.workers)]
+    try:
+        while not stopping:
+            time.sleep(0.2)
+            for index, worker in enumerate(workers):
+                if not worker.is_alive() and not stopping:
+                    logger.warning(
+                        "worker %s exited with %s; restarting", worker.pid, worker.exitcode
+                    )
+                    time.sleep(_RESTART_DELAY)
+                    workers[index] = start()
+    finally:
+        for worker in workers:
+            if worker.is_alive() and worker.pid is not None:
+                worker.terminate()
+        for worker in workers:
+            worker.join(timeout=10)
+            if worker.is_alive():
+                worker.kill()
+                worker.join()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        listeners.https.close()
+        listeners.check.close()
+    print("shomei: stopped", file=sys.stderr)
+    return 0
