@@ -178,10 +178,6 @@ class Token:
             model=_text(token.model),
         )
 
-    def check(self) -> None:
-        """Raise TokenUnavailableError unless the token answers."""
-        self._call("checking the token", lambda session: session.get_random(8))
-
     def generate_key(self, algorithm: KeyAlgorithm, label: str) -> KeyRef:
         """Generate a key pair as token objects; the private half is sensitive and unextractable."""
         ref = KeyRef(self.label, label, secrets.token_bytes(16), algorithm)

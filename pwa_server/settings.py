@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -35,7 +35,7 @@ class Settings(BaseSettings):
 
     pkcs11_module: Path = Field(SOFTHSM_MODULE, description="Path of the PKCS#11 module")
     token_label: str = Field("shomei", min_length=1, max_length=32)
-    hsm_pin: str | None = Field(None, description="User PIN (prefer hsm_pin_file)")
+    hsm_pin: SecretStr | None = Field(None, description="User PIN (prefer hsm_pin_file)")
     hsm_pin_file: Path | None = Field(None, description="File holding the user PIN")
     softhsm_conf: Path | None = Field(
         None, description="SoftHSM configuration; default data_dir/hsm/softhsm2.conf"
@@ -111,8 +111,8 @@ class Settings(BaseSettings):
 
     def read_pin(self) -> str:
         """The token's user PIN, from hsm_pin or the PIN file; never logged or stored."""
-        if self.hsm_pin:
-            return self.hsm_pin
+        if self.hsm_pin is not None and self.hsm_pin.get_secret_value():
+            return self.hsm_pin.get_secret_value()
         path = self.effective_pin_file
         try:
             pin = path.read_text(encoding="utf-8").strip()

@@ -86,6 +86,7 @@ def _config(settings: Settings, app: Starlette, *, client_certificates: bool) ->
 def run_worker(settings: Settings, listeners: Listeners) -> None:
     """One worker process: open the token and database, serve both listeners until told to stop."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     services = open_services(settings, retry=True)
     app = create_app(services)
     servers = [

@@ -43,3 +43,15 @@ def test_fifty_concurrent_signing_requests_all_succeed(server: ShomeiServer) -> 
             responses = list(pool.map(probe, range(50)))
     assert [r.status_code for r in responses] == [200] * 50
     assert all(r.json()["hsm"] == "ok" for r in responses)
+
+
+def test_check_listener_accepts_a_connection_without_client_certificate(
+    server: ShomeiServer,
+) -> None:
+    with server.client() as client:
+        assert client.get(f"{server.check_url}/healthz").status_code == 200
+
+
+def test_listeners_do_not_tell_their_software(server: ShomeiServer) -> None:
+    with server.client() as client:
+        assert "server" not in client.get(f"{server.base_url}/healthz").headers

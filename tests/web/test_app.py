@@ -1,0 +1,86 @@
+"""The application's responses: health, security headers, errors without stack traces."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+
+import pytest
+from starlette.testclient import TestClient
+
+from pwa_server.runtime import Services
+from pwa_server.store.database import create_database_engine
+from pwa_server.web.app import create_app
+from pwa_server.web.security_headers import CONTENT_SECURITY_POLICY
+
+
+@pytest.fixture
+def client(services: Services) -> Iterator[TestClient]:
+    with TestClient(create_app(services), base_url="https://testserver") as test_client:
+        yield test_client
+
+
+def test_every_response_carries_a_strict_content_security_policy(client: TestClient) -> None:
+    for path in ("/", "/healthz", "/pki/root.pem", "/no-such-page"):
+        headers = client.get(path).headers
+        assert headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+        assert "'unsafe-inline'" not in headers["content-security-policy"]
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["strict-transport-security"].startswith("max-age=")
+
+
+def test_unknown_page_is_a_bilingual_page_for_browsers(client: TestClient) -> None:
+    response = client.get("/no-such-page", headers={"accept": "text/html"})
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert "ページが見つかりません" in response.text
+    assert "Page not found" in response.text
+
+
+def test_unknown_path_is_a_problem_document_for_programs(client: TestClient) -> None:
+    response = client.get("/pki/nothing.crt")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json() == {"type": "about:blank", "title": "Page not found", "status": 404}
+
+
+def test_wrong_method_is_refused_without_a_trace(client: TestClient) -> None:
+    response = client.post("/healthz")
+    assert response.status_code == 405
+    assert "Traceback" not in response.text
+
+
+def test_landing_page_shows_the_root_fingerprint_to_compare(
+    client: TestClient, services: Services
+) -> None:
+    from pwa_server.pki.authority import fingerprint
+
+    page = client.get("/").text
+    grouped = " ".join(
+        fingerprint(services.root.certificate).upper()[i : i + 8] for i in range(0, 64, 8)
+    )
+    assert grouped in page
+
+
+def test_health_is_503_naming_the_database_when_it_is_unreachable(services: Services) -> None:
+    dead = create_database_engine("postgresql://postgres@127.0.0.1:1/test")
+    broken = dataclasses.replace(services, engine=dead)
+    with TestClient(create_app(broken), base_url="https://testserver") as test_client:
+        response = test_client.get("/healthz")
+    dead.dispose()
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["database"] == "unavailable"
+    assert body["hsm"] == "ok"
+    assert "database unreachable" in body["reason"]
+
+
+def test_health_is_503_when_the_token_key_does_not_sign_for_the_ca(services: Services) -> None:
+    mismatched = dataclasses.replace(services.issuing, certificate=services.root.certificate)
+    broken = dataclasses.replace(services, issuing=mismatched)
+    with TestClient(create_app(broken), base_url="https://testserver") as test_client:
+        response = test_client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["hsm"] == "unavailable"
+    assert "does not match" in response.json()["reason"]
