@@ -9,7 +9,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 RUN_PACKAGES := softhsm2 openssl ca-certificates
 TEST_PACKAGES := $(RUN_PACKAGES) opensc curl
 
-.PHONY: run test lint system-run system-test clean-venv
+.PHONY: run test lint bench system-run system-test clean-venv
 
 run: system-run $(BIN)/.installed-run
 	$(BIN)/shomei init
@@ -17,6 +17,10 @@ run: system-run $(BIN)/.installed-run
 
 test: system-test $(BIN)/.installed-dev lint
 	$(BIN)/pytest
+
+# Benchmarks are run by hand and never by `make test`; figures go to bench/results/.
+bench: system-test $(BIN)/.installed-dev
+	$(BIN)/python bench/signing.py
 
 lint: $(BIN)/.installed-dev
 	$(BIN)/ruff check .

@@ -36,6 +36,7 @@ from hsm.reference import KeyAlgorithm, KeyRef
 _T = TypeVar("_T")
 
 _LIBRARY_LOCK = threading.RLock()
+_SOFTHSM_CONF: dict[Path, Path] = {}
 
 _CURVES: dict[KeyAlgorithm, tuple[str, ec.EllipticCurve]] = {
     KeyAlgorithm.EC_P256: ("secp256r1", ec.SECP256R1()),
@@ -82,14 +83,24 @@ class KeyObjectInfo:
 def load_module(module_path: Path, softhsm_conf: Path | None = None) -> Any:
     """Load a PKCS#11 module; SoftHSM's configuration file must be named before the first load."""
     if softhsm_conf is not None:
+        # SoftHSM reads its configuration once per process: a second one would be ignored.
+        loaded = _SOFTHSM_CONF.get(module_path, softhsm_conf)
+        if loaded != softhsm_conf:
+            raise ModuleLoadError(
+                f"{module_path} is already loaded with configuration {loaded};"
+                f" this process cannot also use {softhsm_conf}"
+            )
         os.environ["SOFTHSM2_CONF"] = str(softhsm_conf)
     if not module_path.is_file():
         raise ModuleLoadError(f"PKCS#11 module not found: {module_path}")
     with _LIBRARY_LOCK:
         try:
-            return pkcs11.lib(str(module_path))
+            library = pkcs11.lib(str(module_path))
         except (RuntimeError, OSError, p11.PKCS11Error) as error:
             raise ModuleLoadError(f"cannot load PKCS#11 module {module_path}: {error}") from None
+        if softhsm_conf is not None:
+            _SOFTHSM_CONF[module_path] = softhsm_conf
+        return library
 
 
 class Token:
