@@ -20,6 +20,8 @@ def initialise(settings: Settings, now: dt.datetime) -> list[str]:
     """Create whatever is missing and return what was created (empty: nothing changed)."""
     created: list[str] = []
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # Also when the directory existed before: it holds PINs, keys and the database.
+    settings.data_dir.chmod(0o700)
     softhsm_conf = settings.effective_softhsm_conf
     if softhsm_conf is not None:
         created += _ensure_softhsm_token(settings, softhsm_conf)

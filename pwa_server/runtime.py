@@ -49,17 +49,26 @@ def open_services(settings: Settings, *, retry: bool = False) -> Services:
     ConfigurationError) with a message that names what is wrong.
     """
     engine = create_database_engine(settings.effective_database_url)
-    check(engine)
-    attempts = _OPEN_ATTEMPTS if retry else 1
-    for attempt in range(1, attempts + 1):
-        try:
-            token = open_token(settings)
-            break
-        except HsmError:
-            if attempt == attempts:
-                engine.dispose()
-                raise
-            time.sleep(0.2 * attempt)
-    root = load_authority(engine, token, "root")
-    issuing = load_authority(engine, token, "issuing")
+    try:
+        check(engine)
+        token = _open_token_with_retry(settings, attempts=_OPEN_ATTEMPTS if retry else 1)
+    except BaseException:
+        engine.dispose()
+        raise
+    try:
+        root = load_authority(engine, token, "root")
+        issuing = load_authority(engine, token, "issuing")
+    except BaseException:
+        token.close()
+        engine.dispose()
+        raise
     return Services(settings, engine, token, root, issuing)
+
+
+def _open_token_with_retry(settings: Settings, attempts: int) -> Token:
+    for attempt in range(1, attempts):
+        try:
+            return open_token(settings)
+        except HsmError:
+            time.sleep(0.2 * attempt)
+    return open_token(settings)

@@ -73,6 +73,8 @@ class Settings(BaseSettings):
         config_file = os.environ.get("SHOMEI_CONFIG_FILE")
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         if config_file:
+            if not Path(config_file).is_file():
+                raise ValueError(f"SHOMEI_CONFIG_FILE names {config_file}, which is not a file")
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
         return tuple(sources)
 

@@ -29,13 +29,22 @@ def create_database_engine(url: str) -> Engine:
         if parsed.get_backend_name() == "sqlite":
             database = parsed.database
             if database and database != ":memory:":
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
+                _make_parent(Path(database))
             engine = create_engine(parsed, connect_args={"timeout": 30})
             event.listen(engine, "connect", _sqlite_pragmas)
             return engine
         return create_engine(parsed, pool_pre_ping=True, connect_args=_connect_args(parsed))
     except (ArgumentError, NoSuchModuleError, ValueError) as error:
         raise DatabaseError(f"invalid database URL: {error}") from None
+
+
+def _make_parent(database: Path) -> None:
+    try:
+        database.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DatabaseError(
+            f"database unreachable: cannot create {database.parent}: {error.strerror}"
+        ) from None
 
 
 def _connect_args(url: Any) -> dict[str, Any]:
