@@ -8,9 +8,11 @@ library therefore goes through one process-wide lock (the library itself is proc
 from __future__ import annotations
 
 import contextlib
+import hmac
 import os
 import secrets
 import threading
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +29,9 @@ from hsm.errors import (
     HsmError,
     KeyNotFoundError,
     ModuleLoadError,
+    PinError,
     TokenNotFoundError,
+    TokenUnavailableError,
     translate,
 )
 from hsm.keys import TokenECPrivateKey, TokenPrivateKey, TokenRSAPrivateKey
@@ -103,20 +107,110 @@ def load_module(module_path: Path, softhsm_conf: Path | None = None) -> Any:
         return library
 
 
+class _Login:
+    """The one logged-in session of this process on one token, shared by its Token objects.
+
+    Login is per token and process, and python-pkcs11 logs out when a session opened with a
+    PIN is closed; one shared session, closed by its last user, keeps every Token object on
+    the token logged in. All calls are serialised by the library lock anyway, so separate
+    sessions would buy nothing.
+    """
+
+    def __init__(self, library: Any, module_path: Path, label: str, pin: str) -> None:
+        self.library = library
+        self.module_path = module_path
+        self.label = label
+        self.pin = pin
+        self.users = 0
+        self.session: Any = None
+        self.token: Any = None
+        # The library life the session belongs to: re-initialising the library ends every
+        # session, and SoftHSM then reuses handles, so a stale one could reach another token.
+        self.epoch = -1
+        # Bumped on every new session, so cached object handles are looked up again.
+        self.generation = 0
+
+    def current(self) -> Any:
+        """The live session, opened (again) when it is missing or from an earlier library life."""
+        if self.session is None or self.epoch != _library_epoch[self.module_path]:
+            self.open()
+        return self.session
+
+    def open(self) -> None:
+        token = self._find_token()
+        try:
+            session = token.open(rw=True, user_pin=self.pin)
+        except p11.UserAlreadyLoggedIn:
+            # Logged in by a session of this process that we no longer hold (lost, or from
+            # an earlier library life); the PIN was checked then.
+            session = token.open(rw=True)
+        except p11.PKCS11Error as error:
+            raise translate(error, f"logging in to token {self.label!r}") from None
+        self.session, self.token = session, token
+        self.epoch = _library_epoch[self.module_path]
+        self.generation += 1
+
+    def _find_token(self) -> Any:
+        doing = f"finding token {self.label!r}"
+        try:
+            return self.library.get_token(token_label=self.label)
+        except p11.NoSuchToken:
+            pass
+        except p11.PKCS11Error as error:
+            raise translate(error, doing) from None
+        # A token created by another process after this one loaded the library is invisible
+        # until the library is initialised again, which ends every session of the process.
+        try:
+            self.library.reinitialize()
+            _library_epoch[self.module_path] += 1
+            return self.library.get_token(token_label=self.label)
+        except p11.NoSuchToken:
+            raise TokenNotFoundError(
+                f"no token labelled {self.label!r} in {self.module_path}"
+            ) from None
+        except p11.PKCS11Error as error:
+            raise translate(error, doing) from None
+
+    def forget(self) -> None:
+        """Drop a session the token no longer knows, without closing someone else's handle."""
+        self.session = None
+
+    def close(self) -> None:
+        if self.session is not None and self.epoch == _library_epoch[self.module_path]:
+            # Closing a session the token already dropped is not an error.
+            with contextlib.suppress(p11.PKCS11Error):
+                self.session.close()
+        self.session = None
+
+
+_library_epoch: dict[Path, int] = defaultdict(int)
+_logins: dict[tuple[Path, str], _Login] = {}
+
+
+def _join_login(library: Any, module_path: Path, label: str, pin: str) -> _Login:
+    login = _logins.get((module_path, label))
+    if login is None:
+        login = _Login(library, module_path, label, pin)
+        login.open()
+        _logins[(module_path, label)] = login
+    elif not hmac.compare_digest(login.pin.encode(), pin.encode()):
+        # The token would not check the PIN again for a process already logged in.
+        raise PinError(f"logging in to token {label!r}: the token refused the PIN (wrong PIN)")
+    else:
+        login.current()
+    login.users += 1
+    return login
+
+
 class Token:
-    """A logged-in session on the token with a given label, shared by all threads."""
+    """A logged-in token with a given label, shared by all threads of the process."""
 
     def __init__(self, module_path: Path, label: str, pin: str, library: Any) -> None:
         self.module_path = module_path
         self.label = label
-        self._pin = pin
-        self._library = library
-        self._session: Any = None
-        # Bumped when the session is reopened, so cached object handles are looked up again.
-        self._generation = 0
         self._handles: dict[KeyRef, tuple[int, Any]] = {}
         with _LIBRARY_LOCK:
-            self._open_session()
+            self._login: _Login | None = _join_login(library, module_path, label, pin)
 
     @classmethod
     def open(
@@ -125,62 +219,46 @@ class Token:
         """Load the module, find the token by label and log in with the user PIN."""
         return cls(module_path, label, pin, load_module(module_path, softhsm_conf))
 
-    def _open_session(self) -> None:
-        try:
-            token = self._library.get_token(token_label=self.label)
-        except p11.NoSuchToken:
-            # A token created by another process after this one loaded the library is
-            # invisible until the library is initialised again.
-            try:
-                self._library.reinitialize()
-                token = self._library.get_token(token_label=self.label)
-            except p11.NoSuchToken:
-                raise TokenNotFoundError(
-                    f"no token labelled {self.label!r} in {self.module_path}"
-                ) from None
-            except p11.PKCS11Error as error:
-                raise translate(error, f"finding token {self.label!r}") from None
-        except p11.PKCS11Error as error:
-            raise translate(error, f"finding token {self.label!r}") from None
-        try:
-            self._session = token.open(rw=True, user_pin=self._pin)
-        except p11.UserAlreadyLoggedIn:
-            # Login is per token and process: another Token object of this process already
-            # logged in (with a PIN that was checked then), so this session shares that login.
-            self._session = token.open(rw=True)
-        except p11.PKCS11Error as error:
-            raise translate(error, f"logging in to token {self.label!r}") from None
-        self._token = token
-        self._generation += 1
+    def _call(self, doing: str, operation: Callable[[Any], _T], *, searches: bool = False) -> _T:
+        """Run `operation(session)` under the library lock, reopening a lost session once.
 
-    def _call(self, doing: str, operation: Callable[[Any], _T]) -> _T:
-        """Run `operation(session)` under the library lock, reopening a lost session once."""
+        python-pkcs11 0.10 leaves a failed object search marked active, and its finaliser
+        then raises on a dead session; operations that search first make a cheap call that
+        fails cleanly if the session is gone.
+        """
         with _LIBRARY_LOCK:
+            login = self._login
+            if login is None:
+                raise TokenUnavailableError(f"{doing}: the token {self.label!r} was closed")
             try:
-                return operation(self._session)
+                session = login.current()
+                if searches:
+                    session.generate_random(64)
+                return operation(session)
             except (p11.SessionHandleInvalid, p11.SessionClosed, p11.UserNotLoggedIn):
-                pass
+                login.forget()
             except p11.PKCS11Error as error:
                 raise translate(error, doing) from None
-            self._open_session()
             try:
-                return operation(self._session)
+                return operation(login.current())
             except p11.PKCS11Error as error:
                 raise translate(error, doing) from None
 
     def close(self) -> None:
-        """Close the session; the token stays logged in for other sessions of this process."""
+        """Leave the token; the last Token object of the process on it logs out."""
         with _LIBRARY_LOCK:
-            if self._session is not None:
-                # Closing a session the token already dropped is not an error.
-                with contextlib.suppress(p11.PKCS11Error):
-                    self._session.close()
-                self._session = None
-                self._handles.clear()
+            login, self._login = self._login, None
+            self._handles.clear()
+            if login is None:
+                return
+            login.users -= 1
+            if login.users == 0:
+                login.close()
+                del _logins[(login.module_path, login.label)]
 
     def info(self) -> TokenInfo:
         """Module path and token identification."""
-        token = self._token
+        token = self._call("reading token information", lambda _session: self._login_token())
         return TokenInfo(
             module_path=str(self.module_path),
             label=self.label,
@@ -188,6 +266,11 @@ class Token:
             manufacturer=_text(token.manufacturer_id),
             model=_text(token.model),
         )
+
+    def _login_token(self) -> Any:
+        if self._login is None:
+            raise TokenUnavailableError(f"the token {self.label!r} was closed")
+        return self._login.token
 
     def generate_key(self, algorithm: KeyAlgorithm, label: str) -> KeyRef:
         """Generate a key pair as token objects; the private half is sensitive and unextractable."""
@@ -233,7 +316,7 @@ class Token:
                 int.from_bytes(public[Attribute.MODULUS], "big"),
             ).public_key()
 
-        public_key = self._call(f"reading public key {ref.label!r}", read_public)
+        public_key = self._call(f"reading public key {ref.label!r}", read_public, searches=True)
         if isinstance(public_key, ec.EllipticCurvePublicKey):
             return TokenECPrivateKey(self, ref, public_key)
         return TokenRSAPrivateKey(self, ref, public_key)
@@ -244,19 +327,25 @@ class Token:
         """Sign `data` with the private key `ref` inside the token."""
 
         def sign(session: Any) -> bytes:
+            generation = self._generation()
             cached = self._handles.get(ref)
-            if cached is None or cached[0] != self._generation:
+            if cached is None or cached[0] != generation:
                 handle = session.get_key(
                     object_class=ObjectClass.PRIVATE_KEY, label=ref.label, id=ref.key_id
                 )
-                cached = (self._generation, handle)
+                cached = (generation, handle)
                 self._handles[ref] = cached
             signature: bytes = cached[1].sign(
                 data, mechanism=mechanism, mechanism_param=mechanism_param
             )
             return signature
 
-        return self._call(f"signing with key {ref.label!r}", sign)
+        cached = self._handles.get(ref)
+        must_search = cached is None or cached[0] != self._generation()
+        return self._call(f"signing with key {ref.label!r}", sign, searches=must_search)
+
+    def _generation(self) -> int:
+        return self._login.generation if self._login is not None else -1
 
     def key_objects(self) -> list[KeyObjectInfo]:
         """Every public and private key object visible to the logged-in user."""
@@ -268,7 +357,7 @@ class Token:
                     found.append(_describe(key, object_class))
             return found
 
-        return self._call("listing key objects", list_objects)
+        return self._call("listing key objects", list_objects, searches=True)
 
     def destroy_key(self, ref: KeyRef) -> None:
         """Delete both halves of a key pair from the token."""
@@ -285,7 +374,7 @@ class Token:
                     key.destroy()
             self._handles.pop(ref, None)
 
-        self._call(f"destroying key {ref.label!r}", destroy)
+        self._call(f"destroying key {ref.label!r}", destroy, searches=True)
 
 
 def _describe(key: Any, object_class: ObjectClass) -> KeyObjectInfo:
