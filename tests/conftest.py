@@ -32,6 +32,26 @@ from pwa_server.settings import Settings
 POSTGRES_URL = os.environ.get("SHOMEI_TEST_POSTGRES_URL")
 
 
+def run_tool(
+    *arguments: str | Path, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a command line tool and capture its output (the exit code is the caller's to check)."""
+    return subprocess.run(
+        [str(argument) for argument in arguments],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+        env=env,
+        cwd=cwd,
+    )
+
+
+def openssl(*arguments: str | Path) -> subprocess.CompletedProcess[str]:
+    """Run openssl, a checker nobody here wrote."""
+    return run_tool("openssl", *arguments)
+
+
 def free_port() -> int:
     """A TCP port on loopback that nothing listens on right now."""
     with socket.socket() as sock:

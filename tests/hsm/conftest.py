@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import secrets
-import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -24,18 +22,3 @@ def generated_keys(services: Services) -> Iterator[dict[KeyAlgorithm, KeyRef]]:
     yield refs
     for ref in refs.values():
         token.destroy_key(ref)
-
-
-def run(
-    *arguments: str | Path, env: dict[str, str] | None = None, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run a command line tool and capture its output (the exit code is the caller's to check)."""
-    return subprocess.run(
-        [str(argument) for argument in arguments],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-        env=env,
-        cwd=cwd,
-    )

@@ -13,7 +13,7 @@ import pytest
 
 from pwa_server.runtime import Services
 from pwa_server.settings import Settings
-from tests.hsm.conftest import run
+from tests.conftest import run_tool as run
 
 
 def pkcs11_tool(settings: Settings, *arguments: str) -> list[str]:

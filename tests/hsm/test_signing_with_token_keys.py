@@ -26,7 +26,7 @@ from hsm import (
     UnsupportedOperationError,
 )
 from pwa_server.runtime import Services
-from tests.hsm.conftest import run
+from tests.conftest import run_tool as run
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 PEM = serialization.Encoding.PEM

@@ -17,7 +17,7 @@ from hsm.softhsm import init_token
 from pwa_server.runtime import Services
 from pwa_server.settings import Settings
 from tests.conftest import ExtraToken
-from tests.hsm.conftest import run
+from tests.conftest import run_tool as run
 
 PROJECT = Path(__file__).resolve().parents[2]
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,14 +77,3 @@ def schemaless_engine(tmp_path: Path) -> Iterator[Engine]:
     engine = create_database_engine(f"sqlite:///{tmp_path / 'empty.db'}")
     yield engine
     engine.dispose()
-
-
-def openssl(*arguments: str | Path) -> subprocess.CompletedProcess[str]:
-    """Run openssl and capture its output (the exit code is the caller's to check)."""
-    return subprocess.run(
-        ["openssl", *(str(argument) for argument in arguments)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )

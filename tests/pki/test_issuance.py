@@ -14,7 +14,8 @@ from pwa_server.pki.issuance import BACKDATE, issue
 from pwa_server.pki.profiles import Profile
 from pwa_server.runtime import Services
 from pwa_server.store.certificates import certificate_by_serial
-from tests.pki.conftest import CLIENT_LIFETIME, Issued, openssl
+from tests.conftest import openssl
+from tests.pki.conftest import CLIENT_LIFETIME, Issued
 
 
 def recorded_der(services: Services, certificate: x509.Certificate) -> bytes | None:

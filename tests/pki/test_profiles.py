@@ -15,7 +15,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from pwa_server.runtime import Services
 from pwa_server.settings import Settings
-from tests.pki.conftest import Issued, openssl
+from tests.conftest import openssl
+from tests.pki.conftest import Issued
 
 YEAR = dt.timedelta(days=365)
 
