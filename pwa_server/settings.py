@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
@@ -56,6 +56,29 @@ class Settings(BaseSettings):
         [], description="Addresses whose client-certificate headers are believed"
     )
 
+    public_url: str | None = Field(
+        None, description="Base URL in mails and links; default https://<first hostname>:<port>"
+    )
+
+    # Enrollment rules (seed defaults: 6 tries, one download within 3 days, 30 days overall).
+    enrollment_expiry_days: int = Field(30, ge=1, le=365)
+    one_time_password_max_failures: int = Field(6, ge=1, le=100)
+    downloads_allowed: int = Field(1, ge=1, le=10)
+    download_window_days: int = Field(3, ge=1, le=90, description="After the first download")
+    certificate_validity_days: int = Field(730, ge=1, le=3650)
+
+    # Mail: with no SMTP host, messages are written to data_dir/mail as .eml files.
+    smtp_host: str | None = None
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    mail_from: str = "Shomei <no-reply@localhost>"
+
+    # The identity that signs configuration profiles; default the listeners' TLS identity.
+    profile_signing_certificate: Path | None = None
+    profile_signing_key: Path | None = None
+
     @field_validator("data_dir", "hsm_pin_file", "pkcs11_module", "softhsm_conf")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
@@ -99,6 +122,17 @@ class Settings(BaseSettings):
     @property
     def tls_dir(self) -> Path:
         return self.data_dir / "tls"
+
+    @property
+    def mail_dir(self) -> Path:
+        """Where mails go as .eml files when no SMTP server is configured."""
+        return self.data_dir / "mail"
+
+    @property
+    def effective_public_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        return f"https://{self.public_hostnames[0]}:{self.https_port}"
 
     @property
     def effective_database_url(self) -> str:
