@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import Row, create_engine, select
 
 from pwa_server.store.tables import certificate_authorities, certificates
@@ -206,6 +207,9 @@ def test_init_on_an_empty_directory_exits_zero_without_errors(
     assert initialised_dir.first_init.stderr == ""
 
 
+MIGRATIONS = Path(__file__).resolve().parents[1] / "pwa_server" / "store" / "migrations"
+
+
 @pytest.mark.parametrize(
     "line",
     [
@@ -213,13 +217,19 @@ def test_init_on_an_empty_directory_exits_zero_without_errors(
         "created root CA",
         "created issuing CA",
         "created TLS server certificate for localhost, 127.0.0.1",
-        "created database schema 0001",
     ],
 )
 def test_init_on_an_empty_directory_prints_what_it_created(
     initialised_dir: Initialised, line: str
 ) -> None:
     assert line in initialised_dir.first_init.stdout.splitlines()
+
+
+def test_init_on_an_empty_directory_migrates_the_database_to_the_newest_schema(
+    initialised_dir: Initialised,
+) -> None:
+    head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    assert f"created database schema {head}" in initialised_dir.first_init.stdout.splitlines()
 
 
 def test_init_creates_one_root_and_one_issuing_ca(initialised_dir: Initialised) -> None:
