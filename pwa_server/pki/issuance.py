@@ -57,8 +57,9 @@ def issue(
     now: dt.datetime,
     lifetime: dt.timedelta,
     alt_names: Sequence[str] = (),
-) -> x509.Certificate:
-    """Sign a certificate with `issuer` and record it on `connection`.
+    enrollment_id: str | None = None,
+) -> tuple[x509.Certificate, int]:
+    """Sign a certificate with `issuer` and record it on `connection`; returns it and its row id.
 
     The caller owns the transaction: the certificate must be committed before any byte of it
     is sent, so that every certificate that ever left the server can be revoked.
@@ -76,7 +77,7 @@ def issue(
         not_after=not_after,
         alt_names=alt_names,
     )
-    insert_certificate(
+    record_id = insert_certificate(
         connection,
         issuer_id=issuer.id,
         serial=format(certificate.serial_number, "x"),
@@ -87,5 +88,6 @@ def issue(
         certificate_der=certificate.public_bytes(Encoding.DER),
         sha256_fingerprint=fingerprint(certificate),
         created_at=now,
+        enrollment_id=enrollment_id,
     )
-    return certificate
+    return certificate, record_id

@@ -63,7 +63,7 @@ def ensure_tls_identity(
         return False
     key = ec.generate_private_key(ec.SECP256R1())
     with engine.begin() as connection:
-        certificate = issue(
+        certificate, _ = issue(
             connection,
             issuing,
             subject=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostnames[0])]),

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, update
 
 from pwa_server.store.tables import certificates
 
@@ -21,6 +22,7 @@ def insert_certificate(
     certificate_der: bytes,
     sha256_fingerprint: str,
     created_at: dt.datetime,
+    enrollment_id: str | None = None,
 ) -> int:
     """Record an issued certificate as valid and return its id."""
     result = connection.execute(
@@ -35,6 +37,7 @@ def insert_certificate(
             sha256_fingerprint=sha256_fingerprint,
             status="valid",
             created_at=created_at,
+            enrollment_id=enrollment_id,
         )
     )
     inserted = result.inserted_primary_key
@@ -51,3 +54,51 @@ def certificate_by_serial(connection: Connection, issuer_id: int, serial: str) -
         )
     ).scalar_one_or_none()
     return bytes(der) if der is not None else None
+
+
+@dataclass(frozen=True)
+class CertificateRow:
+    """What the installation check needs to judge a presented certificate."""
+
+    id: int
+    serial: str
+    status: str
+    enrollment_id: str | None
+    certificate_der: bytes
+    not_after: dt.datetime
+
+
+def certificate_row(connection: Connection, issuer_id: int, serial: str) -> CertificateRow | None:
+    """The stored certificate `serial` of the CA, or None."""
+    table = certificates
+    row = connection.execute(
+        select(
+            table.c.id,
+            table.c.serial,
+            table.c.status,
+            table.c.enrollment_id,
+            table.c.certificate_der,
+            table.c.not_after,
+        ).where(table.c.issuer_id == issuer_id, table.c.serial == serial)
+    ).one_or_none()
+    if row is None:
+        return None
+    values = dict(row._mapping)
+    values["certificate_der"] = bytes(values["certificate_der"])
+    return CertificateRow(**values)
+
+
+def revoke_superseded(
+    connection: Connection, enrollment_id: str, *, keep_id: int, now: dt.datetime
+) -> int:
+    """Revoke the enrollment's other valid certificates (reissue: lost phone, new password)."""
+    result = connection.execute(
+        update(certificates)
+        .where(
+            certificates.c.enrollment_id == enrollment_id,
+            certificates.c.id != keep_id,
+            certificates.c.status == "valid",
+        )
+        .values(status="revoked", revoked_at=now, revocation_reason="superseded")
+    )
+    return int(result.rowcount)

@@ -119,6 +119,7 @@ enrollments = Table(
     Column("download_password_issued_at", UTCDateTime, nullable=True),
     Column("downloads", Integer, nullable=False),
     Column("first_download_at", UTCDateTime, nullable=True),
+    Column("download_deadline", UTCDateTime, nullable=True),
     Column("installed_at", UTCDateTime, nullable=True),
     Column("updated_at", UTCDateTime, nullable=False),
 )

@@ -34,7 +34,7 @@ class Issued:
 def issue_client(services: Services, public_key: PublicKey, directory: Path, name: str) -> Issued:
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     with services.engine.begin() as connection:
-        certificate = issue(
+        certificate, _ = issue(
             connection,
             services.issuing,
             subject=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]),

@@ -91,7 +91,7 @@ def test_certificate_never_outlives_its_issuer(services: Services) -> None:
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     key = ec.generate_private_key(ec.SECP256R1())
     with services.engine.begin() as connection:
-        certificate = issue(
+        certificate, _ = issue(
             connection,
             services.issuing,
             subject=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "long-lived")]),
@@ -116,7 +116,7 @@ def test_certificate_is_not_recorded_when_the_transaction_is_rolled_back(
     key = ec.generate_private_key(ec.SECP256R1())
     with services.engine.connect() as connection:
         transaction = connection.begin()
-        certificate = issue(
+        certificate, _ = issue(
             connection,
             services.issuing,
             subject=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "rolled-back")]),

@@ -73,7 +73,7 @@ def client_certificate(
     """A client certificate from our issuing CA, as PEM files."""
     key = ec.generate_private_key(ec.SECP256R1())
     with services.engine.begin() as connection:
-        certificate = issue(
+        certificate, _ = issue(
             connection,
             services.issuing,
             subject=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "tls-protocol-test")]),

@@ -37,6 +37,7 @@ def upgrade() -> None:
         sa.Column("download_password_issued_at", _TIME, nullable=True),
         sa.Column("downloads", sa.Integer, nullable=False),
         sa.Column("first_download_at", _TIME, nullable=True),
+        sa.Column("download_deadline", _TIME, nullable=True),
         sa.Column("installed_at", _TIME, nullable=True),
         sa.Column("updated_at", _TIME, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_enrollments"),
