@@ -1,8 +1,9 @@
-"""The `shomei` command: init, serve, hsm status."""
+"""The `shomei` command: init, serve, hsm status, enroll create/unlock, mail list/send."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime as dt
 import json
 import os
@@ -12,14 +13,27 @@ from dataclasses import asdict
 from pathlib import Path
 
 from hsm import HsmError
+from pwa_server.enrollment.download import KEY_PROFILES
+from pwa_server.enrollment.errors import EnrollmentError
 from pwa_server.initialise import initialise
+from pwa_server.notify.eml import list_mails
+from pwa_server.notify.sender import deliver_due
+from pwa_server.notify.transports import transport_from_settings
 from pwa_server.pki.authority import AuthorityError
-from pwa_server.runtime import open_services, open_token
+from pwa_server.pki.packaging import PackagingError
+from pwa_server.runtime import enrollment_service, open_services, open_token
 from pwa_server.settings import ConfigurationError, Settings, load_settings
-from pwa_server.store.database import DatabaseError
+from pwa_server.store.database import DatabaseError, check, create_database_engine
 
 # The errors a person can fix by changing configuration or state: one line, no traceback.
-_EXPECTED = (ConfigurationError, HsmError, DatabaseError, AuthorityError)
+_EXPECTED = (
+    ConfigurationError,
+    HsmError,
+    DatabaseError,
+    AuthorityError,
+    PackagingError,
+    EnrollmentError,
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -37,6 +51,24 @@ def _parser() -> argparse.ArgumentParser:
     hsm_commands = hsm.add_subparsers(dest="hsm_command", required=True)
     status = hsm_commands.add_parser("status", parents=[common], help="token and key objects")
     status.add_argument("--json", action="store_true", help="print JSON")
+
+    enroll = commands.add_parser("enroll", help="enrollments")
+    enroll_commands = enroll.add_subparsers(dest="enroll_command", required=True)
+    create = enroll_commands.add_parser(
+        "create", parents=[common], help="invite a user: prints the URL and one-time password"
+    )
+    create.add_argument("--user-id", required=True, help="the site's user id")
+    create.add_argument("--email", required=True, help="where the invitation mail goes")
+    create.add_argument("--name", help="the user's display name")
+    create.add_argument("--profile", default="default", choices=KEY_PROFILES)
+    create.add_argument("--json", action="store_true", help="print JSON")
+    unlock = enroll_commands.add_parser("unlock", parents=[common], help="unlock an enrollment")
+    unlock.add_argument("enrollment_id")
+
+    mail = commands.add_parser("mail", help="mail sent by the outbox")
+    mail_commands = mail.add_subparsers(dest="mail_command", required=True)
+    mail_commands.add_parser("list", parents=[common], help="mails written to data_dir/mail")
+    mail_commands.add_parser("send", parents=[common], help="deliver the due mails now")
     return parser
 
 
@@ -85,6 +117,68 @@ def _hsm_status(settings: Settings, as_json: bool) -> int:
     return 0
 
 
+def _enroll(settings: Settings, arguments: argparse.Namespace) -> int:
+    engine = create_database_engine(settings.effective_database_url)
+    try:
+        check(engine)
+        service = enrollment_service(settings, engine)
+        now = dt.datetime.now(dt.UTC)
+        if arguments.enroll_command == "unlock":
+            row = service.unlock(arguments.enrollment_id, now=now)
+            print(f"enrollment {row.id} unlocked; it is {row.status}")
+            return 0
+        invitation = service.create(
+            user_id=arguments.user_id,
+            email=arguments.email,
+            display_name=arguments.name,
+            profile=arguments.profile,
+            now=now,
+        )
+    finally:
+        engine.dispose()
+    if arguments.json:
+        print(
+            json.dumps(
+                {
+                    "enrollment_id": invitation.enrollment_id,
+                    "enrollment_url": invitation.enrollment_url,
+                    "one_time_password": invitation.one_time_password,
+                    "expires_at": invitation.expires_at.isoformat(),
+                    "certificate_user_id": invitation.certificate_user_id,
+                },
+                indent=2,
+            )
+        )
+        return 0
+    print(f"Enrollment URL:      {invitation.enrollment_url}")
+    print(f"One-time password:   {invitation.one_time_password}  (give it by another channel)")
+    print(f"Certificate user ID: {invitation.certificate_user_id}")
+    print(f"Expires:             {invitation.expires_at:%Y-%m-%d %H:%M} UTC")
+    return 0
+
+
+def _mail(settings: Settings, command: str) -> int:
+    if command == "list":
+        mails = list_mails(settings.mail_dir)
+        for mail in mails:
+            print(
+                f"{mail.date:%Y-%m-%d %H:%M:%S}  {mail.to:32}  {mail.subject}  ({mail.file_name})"
+            )
+        if not mails:
+            print(f"no mails in {settings.mail_dir}")
+        return 0
+    engine = create_database_engine(settings.effective_database_url)
+    try:
+        check(engine)
+        sent = asyncio.run(
+            deliver_due(engine, transport_from_settings(settings), now=dt.datetime.now(dt.UTC))
+        )
+    finally:
+        engine.dispose()
+    print(f"delivered {sent} mails")
+    return 0
+
+
 def _flag(value: bool | None) -> str:
     return "-" if value is None else str(value).lower()
 
@@ -100,6 +194,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _init(settings)
         if arguments.command == "serve":
             return _serve(settings)
+        if arguments.command == "enroll":
+            return _enroll(settings, arguments)
+        if arguments.command == "mail":
+            return _mail(settings, arguments.mail_command)
         return _hsm_status(settings, arguments.json)
     except _EXPECTED as error:
         print(f"shomei: error: {error}", file=sys.stderr)

@@ -26,6 +26,10 @@ def initialise(settings: Settings, now: dt.datetime) -> list[str]:
     if softhsm_conf is not None:
         created += _ensure_softhsm_token(settings, softhsm_conf)
 
+    if not settings.session_key_file.exists():
+        _write_secret(settings.session_key_file, secrets.token_hex(32))
+        created.append("session signing key")
+
     engine = create_database_engine(settings.effective_database_url)
     try:
         before = current_revision(engine)

@@ -1,14 +1,24 @@
-"""What a running Shomei process holds: the database engine, the token and the loaded CAs."""
+"""What a running Shomei process holds: the database engine, the token, the loaded CAs and the
+enrollment services built on them."""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from sqlalchemy import Engine
 
 from hsm import HsmError, Token
+from pwa_server.enrollment.download import Downloads
+from pwa_server.enrollment.mails import EnrollmentMails, MailSender
+from pwa_server.enrollment.policy import EnrollmentPolicy
+from pwa_server.enrollment.service import EnrollmentService
 from pwa_server.pki.authority import Authority, load_authority
+from pwa_server.pki.packaging.signing_identity import SigningIdentity, load_signing_identity
+from pwa_server.pki.tls_identity import TlsFiles
 from pwa_server.settings import Settings
 from pwa_server.store.database import check, create_database_engine
 
@@ -26,6 +36,19 @@ class Services:
     token: Token
     root: Authority
     issuing: Authority
+    enrollments: EnrollmentService
+    downloads: Downloads
+    clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
+
+    def now(self) -> dt.datetime:
+        """The current time, from the injected clock (tests move it)."""
+        return self.clock()
+
+    @property
+    def check_url(self) -> str:
+        """The installation check, on the listener that asks for a client certificate."""
+        host = urlsplit(self.settings.effective_public_url).hostname or "localhost"
+        return f"https://{host}:{self.settings.check_port}/check"
 
     def close(self) -> None:
         self.token.close()
@@ -58,11 +81,47 @@ def open_services(settings: Settings, *, retry: bool = False) -> Services:
     try:
         root = load_authority(engine, token, "root")
         issuing = load_authority(engine, token, "issuing")
+        downloads = Downloads(
+            engine,
+            EnrollmentPolicy.from_settings(settings),
+            issuing=issuing,
+            root=root,
+            signing=_profile_signer(settings),
+            identifier_prefix=profile_identifier_prefix(settings),
+        )
     except BaseException:
         token.close()
         engine.dispose()
         raise
-    return Services(settings, engine, token, root, issuing)
+    return Services(
+        settings, engine, token, root, issuing, enrollment_service(settings, engine), downloads
+    )
+
+
+def enrollment_service(settings: Settings, engine: Engine) -> EnrollmentService:
+    """The enrollment state machine; it needs no token (the CLI uses it too)."""
+    host = urlsplit(settings.effective_public_url).hostname or "localhost"
+    mails = EnrollmentMails(
+        MailSender(settings.mail_from, settings.effective_public_url, message_id_domain=host)
+    )
+    return EnrollmentService(
+        engine, EnrollmentPolicy.from_settings(settings), mails, settings.effective_public_url
+    )
+
+
+def profile_identifier_prefix(settings: Settings) -> str:
+    """Reverse-DNS prefix of PayloadIdentifier: the public host name, reversed."""
+    host = urlsplit(settings.effective_public_url).hostname or "localhost"
+    return ".".join(reversed(host.split("."))) + ".shomei"
+
+
+def _profile_signer(settings: Settings) -> SigningIdentity:
+    """Loaded once per process: loading a private key validates it, which is slow for RSA."""
+    files = TlsFiles(settings.tls_dir)
+    return load_signing_identity(
+        settings.profile_signing_certificate or files.certificate_chain,
+        settings.profile_signing_key or files.private_key,
+    )
 
 
 def _open_token_with_retry(settings: Settings, attempts: int) -> Token:

@@ -124,6 +124,11 @@ class Settings(BaseSettings):
         return self.data_dir / "tls"
 
     @property
+    def session_key_file(self) -> Path:
+        """The key that signs session cookies, shared by every worker."""
+        return self.data_dir / "session.key"
+
+    @property
     def mail_dir(self) -> Path:
         """Where mails go as .eml files when no SMTP server is configured."""
         return self.data_dir / "mail"

@@ -2,40 +2,59 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.templating import Jinja2Templates
 
+from pwa_server.enrollment.errors import EnrollmentError
+from pwa_server.i18n import FRONTEND
 from pwa_server.runtime import Services
-from pwa_server.web import pki_routes
-from pwa_server.web.errors import http_exception, server_error
+from pwa_server.web import check_routes, enroll_routes, pki_routes
+from pwa_server.web.errors import enrollment_error, http_exception, server_error
 from pwa_server.web.health import healthz
 from pwa_server.web.pages import home
 from pwa_server.web.proxy_tls import TrustedProxyTlsMiddleware
+from pwa_server.web.rendering import Renderer
 from pwa_server.web.security_headers import SecurityHeadersMiddleware
 
-FRONTEND = Path(__file__).resolve().parents[2] / "frontend"
+# Short: a session only carries one enrollment step and a CSRF token.
+SESSION_MAX_AGE = 30 * 60
 
 
 def create_app(services: Services) -> Starlette:
     """The ASGI application over already opened services (one set per worker process)."""
+    session_key = services.settings.session_key_file.read_text(encoding="utf-8").strip()
     app = Starlette(
         routes=[
             Route("/", home, methods=["GET", "HEAD"]),
             Route("/healthz", healthz, methods=["GET", "HEAD"]),
+            *enroll_routes.routes,
+            *check_routes.routes,
             *pki_routes.routes,
             Mount("/static", StaticFiles(directory=FRONTEND / "static"), name="static"),
         ],
         middleware=[
             Middleware(SecurityHeadersMiddleware),
             Middleware(TrustedProxyTlsMiddleware, trusted=services.settings.trusted_proxies),
+            Middleware(
+                SessionMiddleware,
+                secret_key=session_key,
+                session_cookie="__Host-session",
+                max_age=SESSION_MAX_AGE,
+                same_site="strict",
+                https_only=True,
+            ),
         ],
-        exception_handlers={404: http_exception, 405: http_exception, 500: server_error},
+        exception_handlers={
+            EnrollmentError: enrollment_error,
+            404: http_exception,
+            403: http_exception,
+            405: http_exception,
+            500: server_error,
+        },
     )
     app.state.services = services
-    app.state.templates = Jinja2Templates(directory=FRONTEND / "templates")
+    app.state.renderer = Renderer()
     return app

@@ -1,31 +1,33 @@
-"""The landing page: what this service is and the root CA to compare before trusting it."""
+"""The landing page: what this service is, and the root CA to compare before trusting it."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.templating import Jinja2Templates
 
 from pwa_server.pki.authority import fingerprint
 from pwa_server.runtime import Services
+from pwa_server.web.rendering import Renderer
 
 
-def grouped(hex_digits: str) -> str:
+def grouped_fingerprint(hex_digits: str) -> str:
     """A fingerprint in groups of eight upper-case digits, as seed 001 shows thumbprints."""
     upper = hex_digits.upper()
     return " ".join(upper[i : i + 8] for i in range(0, len(upper), 8))
 
 
+def root_ca_context(services: Services) -> dict[str, Any]:
+    """The root CA's name and SHA-256 fingerprint, for people to compare on their phone."""
+    root = services.root.certificate
+    return {
+        "root_name": root.subject.rfc4514_string(),
+        "root_fingerprint": grouped_fingerprint(fingerprint(root)),
+    }
+
+
 async def home(request: Request) -> Response:
     services: Services = request.app.state.services
-    root = services.root.certificate
-    templates: Jinja2Templates = request.app.state.templates
-    return templates.TemplateResponse(
-        request,
-        "home.html",
-        {
-            "root_name": root.subject.rfc4514_string(),
-            "root_fingerprint": grouped(fingerprint(root)),
-        },
-        headers={"cache-control": "no-store"},
-    )
+    renderer: Renderer = request.app.state.renderer
+    return renderer.page(request, "home.html", **root_ca_context(services))

@@ -23,6 +23,8 @@ from types import FrameType
 import uvicorn
 from starlette.applications import Starlette
 
+from pwa_server.notify.sender import run_sender
+from pwa_server.notify.transports import transport_from_settings
 from pwa_server.pki.tls_identity import TlsFiles
 from pwa_server.runtime import open_services
 from pwa_server.settings import ConfigurationError, Settings
@@ -95,9 +97,18 @@ def run_worker(settings: Settings, listeners: Listeners) -> None:
     ]
 
     async def serve_all() -> None:
-        # Each server installs its signal handlers over the previous one's and, once stopped,
-        # re-raises the signal: a SIGTERM stops them one after the other.
-        await asyncio.gather(*(server.serve(sockets=[sock]) for server, sock in servers))
+        # The outbox sender runs in every worker: claims keep one mail from going out twice.
+        stop = asyncio.Event()
+        sender = asyncio.create_task(
+            run_sender(services.engine, transport_from_settings(settings), stop=stop)
+        )
+        try:
+            # Each server installs its signal handlers over the previous one's and, once
+            # stopped, re-raises the signal: a SIGTERM stops them one after the other.
+            await asyncio.gather(*(server.serve(sockets=[sock]) for server, sock in servers))
+        finally:
+            stop.set()
+            await sender
 
     try:
         asyncio.run(serve_all())

@@ -29,12 +29,20 @@ def test_every_response_carries_a_strict_content_security_policy(client: TestCli
         assert headers["strict-transport-security"].startswith("max-age=")
 
 
-def test_unknown_page_is_a_bilingual_page_for_browsers(client: TestClient) -> None:
+def test_unknown_page_is_a_japanese_page_for_browsers_by_default(client: TestClient) -> None:
     response = client.get("/no-such-page", headers={"accept": "text/html"})
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("text/html")
     assert "ページが見つかりません" in response.text
+
+
+def test_unknown_page_is_in_english_for_browsers_that_ask_for_it(client: TestClient) -> None:
+    response = client.get(
+        "/no-such-page", headers={"accept": "text/html", "accept-language": "en-GB,en;q=0.9"}
+    )
+    assert response.status_code == 404
     assert "Page not found" in response.text
+    assert '<html lang="en">' in response.text
 
 
 def test_unknown_path_is_a_problem_document_for_programs(client: TestClient) -> None:

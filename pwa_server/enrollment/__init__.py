@@ -1,0 +1,2 @@
+"""The enrollment state machine: one-time password, secret question, download password,
+download window, installation, lockout and reissue."""

@@ -1,0 +1,191 @@
+"""Step 5: the download. A key made in memory, a certificate signed in the token and recorded,
+then packaged for the phone; the private key is never stored."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+from sqlalchemy import Engine
+
+from pwa_server.enrollment import credentials
+from pwa_server.enrollment.errors import (
+    DownloadWindowClosedError,
+    EnrollmentCancelledError,
+    EnrollmentLockedError,
+    EnrollmentNotFoundError,
+    WrongSecretError,
+)
+from pwa_server.enrollment.policy import EnrollmentPolicy
+from pwa_server.pki.authority import Authority
+from pwa_server.pki.issuance import issue
+from pwa_server.pki.packaging import mobileconfig, pkcs12
+from pwa_server.pki.packaging.signing_identity import SigningIdentity
+from pwa_server.pki.profiles import Profile
+from pwa_server.store.certificates import revoke_superseded
+from pwa_server.store.enrollments import (
+    EnrollmentRow,
+    claim_download,
+    enrollment_by_certificate_user_id,
+    record_failure,
+    update_enrollment,
+)
+
+
+class Platform(enum.StrEnum):
+    """What the user downloads for."""
+
+    IOS = "ios"
+    ANDROID = "android"
+    OTHER = "other"
+
+
+# Certificate profiles: the end-user key each one gets (EC P-256 unless a site needs RSA).
+KEY_PROFILES = ("default", "rsa-2048", "rsa-3072")
+
+
+def _new_key(profile: str) -> ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey:
+    if profile == "rsa-2048":
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    if profile == "rsa-3072":
+        return rsa.generate_private_key(public_exponent=65537, key_size=3072)
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """The bytes to send, already recorded: the certificate is in the database."""
+
+    content: bytes
+    media_type: str
+    filename: str
+    certificate: x509.Certificate
+
+
+class Downloads:
+    """Issues and packages certificates for enrollments whose download window is open."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        policy: EnrollmentPolicy,
+        *,
+        issuing: Authority,
+        root: Authority,
+        signing: SigningIdentity,
+        identifier_prefix: str,
+    ) -> None:
+        self.engine = engine
+        self.policy = policy
+        self.issuing = issuing
+        self.root = root
+        self.signing = signing
+        self.identifier_prefix = identifier_prefix
+
+    def download(
+        self,
+        *,
+        certificate_user_id: str,
+        download_password: str,
+        platform: Platform,
+        now: dt.datetime,
+    ) -> Delivery:
+        """Check the password and the window, then issue, record and package one certificate."""
+        row = self._authenticate(certificate_user_id, download_password, now)
+        key = _new_key(row.profile)
+        with self.engine.begin() as connection:
+            if not claim_download(
+                connection,
+                row.id,
+                allowed=self.policy.downloads_allowed,
+                window=self.policy.download_window,
+                now=now,
+            ):
+                raise DownloadWindowClosedError(row.certificate_user_id)
+            notice = row.download_password_issued_at or now
+            certificate, record_id = issue(
+                connection,
+                self.issuing,
+                subject=x509.Name(
+                    [
+                        x509.NameAttribute(NameOID.ORGANIZATION_NAME, self.policy.organization),
+                        x509.NameAttribute(NameOID.COMMON_NAME, row.certificate_user_id),
+                    ]
+                ),
+                public_key=key.public_key(),
+                profile=Profile.CLIENT,
+                now=now,
+                # Seed 001: the expiry counts from the issuance notice, not from the install.
+                lifetime=notice + self.policy.validity - now,
+                enrollment_id=row.id,
+            )
+            revoke_superseded(connection, row.id, keep_id=record_id, now=now)
+            if row.status == "secret_registered":
+                update_enrollment(connection, row.id, status="downloaded", updated_at=now)
+            # Packaged inside the transaction: if packaging fails, no certificate is recorded
+            # and no download is counted.
+            delivery = self._package(
+                key, certificate, credentials.normalise_typed(download_password), platform
+            )
+        return delivery
+
+    def _authenticate(
+        self, certificate_user_id: str, download_password: str, now: dt.datetime
+    ) -> EnrollmentRow:
+        with self.engine.connect() as connection:
+            row = enrollment_by_certificate_user_id(
+                connection, credentials.normalise_identifier(certificate_user_id)
+            )
+        if row is None or row.download_password_hash is None:
+            raise EnrollmentNotFoundError(certificate_user_id)
+        if row.status == "locked":
+            raise EnrollmentLockedError(row.id)
+        if row.status == "cancelled":
+            raise EnrollmentCancelledError(row.id)
+        typed = credentials.normalise_typed(download_password)
+        if credentials.verify_secret(row.download_password_hash, typed):
+            return row
+        limit = self.policy.max_failures
+        with self.engine.begin() as connection:
+            failures = record_failure(connection, row.id, limit=limit, now=now)
+        if failures >= limit:
+            raise EnrollmentLockedError(row.id)
+        raise WrongSecretError(limit - failures)
+
+    def _package(
+        self,
+        key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey,
+        certificate: x509.Certificate,
+        password: str,
+        platform: Platform,
+    ) -> Delivery:
+        cuid = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+        name = cuid if isinstance(cuid, str) else cuid.decode()
+        p12 = pkcs12.build_pkcs12(
+            private_key=key,
+            certificate=certificate,
+            chain=[self.issuing.certificate],
+            password=password,
+            friendly_name=name,
+            phone_compatible=True,
+        )
+        if platform is not Platform.IOS:
+            return Delivery(p12, pkcs12.MEDIA_TYPE, f"{name}.p12", certificate)
+        profile = mobileconfig.build_profile(
+            pkcs12=p12,
+            root=self.root.certificate,
+            certificate_user_id=name,
+            organization=self.policy.organization,
+            identifier_prefix=self.identifier_prefix,
+        )
+        signed = mobileconfig.sign_profile(
+            profile,
+            certificate=self.signing.certificate,
+            private_key=self.signing.private_key,
+            chain=self.signing.chain,
+        )
+        return Delivery(signed, mobileconfig.MEDIA_TYPE, f"{name}.mobileconfig", certificate)

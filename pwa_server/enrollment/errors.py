@@ -1,0 +1,48 @@
+"""What can go wrong in an enrollment, as our own exception types (mapped to pages in web/)."""
+
+from __future__ import annotations
+
+
+class EnrollmentError(Exception):
+    """Root of the enrollment errors."""
+
+
+class EnrollmentNotFoundError(EnrollmentError):
+    """No enrollment with that id or certificate user ID (or the secret did not match it)."""
+
+
+class EnrollmentExpiredError(EnrollmentError):
+    """The invitation's link expired before it was used."""
+
+
+class EnrollmentLockedError(EnrollmentError):
+    """Too many wrong secrets: an officer must unlock it."""
+
+
+class EnrollmentCancelledError(EnrollmentError):
+    """An officer cancelled the enrollment."""
+
+
+class WrongStepError(EnrollmentError):
+    """The step asked for does not follow from where the enrollment stands."""
+
+
+class WrongSecretError(EnrollmentError):
+    """A wrong one-time password, download password or secret answer."""
+
+    def __init__(self, remaining: int) -> None:
+        super().__init__(f"wrong secret; {remaining} tries left")
+        self.remaining = remaining
+
+
+class InvalidInputError(EnrollmentError):
+    """Input that cannot be accepted (unknown question, answers that differ, empty answer)."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class DownloadWindowClosedError(EnrollmentError):
+    """The allowed downloads were used or their time ran out: the certificate must be reissued."""

@@ -1,0 +1,78 @@
+"""Step 7, the installation check: is the presented certificate one of ours, and usable?"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.serialization import Encoding
+from sqlalchemy import Engine
+
+from pwa_server.pki.authority import Authority
+from pwa_server.store.certificates import certificate_row
+from pwa_server.store.enrollments import update_enrollment
+
+
+class CheckStatus(enum.StrEnum):
+    """The verdict, as the JSON `status` says it."""
+
+    OK = "ok"
+    MISSING = "missing"
+    UNKNOWN = "unknown"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The verdict and, for a certificate of ours, what the page shows of it."""
+
+    status: CheckStatus
+    certificate: x509.Certificate | None = None
+    certificate_user_id: str | None = None
+
+
+def check_installation(
+    engine: Engine, issuing: Authority, certificate: x509.Certificate | None, *, now: dt.datetime
+) -> CheckResult:
+    """Judge the client certificate; a good one marks its enrollment installed."""
+    if certificate is None:
+        return CheckResult(CheckStatus.MISSING)
+    if not _signed_by(certificate, issuing):
+        return CheckResult(CheckStatus.UNKNOWN, certificate)
+    serial = format(certificate.serial_number, "x")
+    with engine.connect() as connection:
+        row = certificate_row(connection, issuing.id, serial)
+    if row is None or row.certificate_der != certificate.public_bytes(Encoding.DER):
+        return CheckResult(CheckStatus.UNKNOWN, certificate)
+    names = certificate.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    cuid = str(names[0].value) if names else None
+    if row.status == "revoked":
+        return CheckResult(CheckStatus.REVOKED, certificate, cuid)
+    if not certificate.not_valid_before_utc <= now < certificate.not_valid_after_utc:
+        return CheckResult(CheckStatus.EXPIRED, certificate, cuid)
+    if row.enrollment_id is not None:
+        with engine.begin() as connection:
+            # The first successful check is the installation; later ones change nothing.
+            update_enrollment(
+                connection,
+                row.enrollment_id,
+                expected_status="downloaded",
+                status="installed",
+                installed_at=now,
+                updated_at=now,
+            )
+    return CheckResult(CheckStatus.OK, certificate, cuid)
+
+
+def _signed_by(certificate: x509.Certificate, issuing: Authority) -> bool:
+    if certificate.issuer != issuing.certificate.subject:
+        return False
+    try:
+        certificate.verify_directly_issued_by(issuing.certificate)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True

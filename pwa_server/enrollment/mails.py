@@ -1,0 +1,77 @@
+"""The enrollment's mails, in Japanese and English in one message (Japanese first).
+
+A mail is read before the recipient chose a language on our pages, so it carries both.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from email.message import EmailMessage
+
+from pwa_server.i18n import LOCALES, Templates, translations
+from pwa_server.notify.mail import compose
+
+_SEPARATOR = "\n" + "-" * 40 + "\n\n"
+
+
+@dataclass(frozen=True)
+class MailSender:
+    """Who mails come from and where links point."""
+
+    sender: str
+    public_url: str
+    message_id_domain: str
+
+
+def _bilingual(templates: Templates, template: str, **context: object) -> str:
+    return _SEPARATOR.join(templates.render(template, locale, **context) for locale in LOCALES)
+
+
+def _subject(english: str) -> str:
+    return " / ".join(translations(locale).gettext(english) for locale in LOCALES)
+
+
+def _date(moment: dt.datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+class EnrollmentMails:
+    """Composes the invitation and the certificate download guide."""
+
+    def __init__(self, sender: MailSender) -> None:
+        self.sender = sender
+        self._templates = Templates()
+
+    def invitation(self, *, to: str, enrollment_url: str, expires_at: dt.datetime) -> EmailMessage:
+        """The enrollment URL only: the one-time password travels by another channel."""
+        return compose(
+            sender=self.sender.sender,
+            to=to,
+            subject=_subject("Certificate enrollment"),
+            text=_bilingual(
+                self._templates,
+                "mail/invitation.txt",
+                enrollment_url=enrollment_url,
+                expires_at=_date(expires_at),
+            ),
+            message_id_domain=self.sender.message_id_domain,
+        )
+
+    def download_guide(
+        self, *, to: str, certificate_user_id: str, deadline: dt.datetime
+    ) -> EmailMessage:
+        """Seed 003's 'certificate download guide': user ID and URL, never the password."""
+        return compose(
+            sender=self.sender.sender,
+            to=to,
+            subject=_subject("Certificate download guide"),
+            text=_bilingual(
+                self._templates,
+                "mail/download_guide.txt",
+                certificate_user_id=certificate_user_id,
+                download_url=f"{self.sender.public_url}/download",
+                deadline=_date(deadline),
+            ),
+            message_id_domain=self.sender.message_id_domain,
+        )

@@ -1,0 +1,124 @@
+"""Rows of enrollments. Counters change only through conditional UPDATEs, so that concurrent
+requests in any number of processes can never pass a limit."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, and_, case, insert, or_, select, update
+
+from pwa_server.store.tables import enrollments
+
+
+@dataclass(frozen=True)
+class EnrollmentRow:
+    """An enrollment as stored."""
+
+    id: str
+    user_id: str
+    email: str
+    display_name: str | None
+    profile: str
+    certificate_user_id: str
+    status: str
+    one_time_password_hash: str
+    failed_attempts: int
+    locked_at: dt.datetime | None
+    expires_at: dt.datetime
+    created_at: dt.datetime
+    otp_verified_at: dt.datetime | None
+    secret_question: str | None
+    secret_answer_hash: str | None
+    download_password_hash: str | None
+    download_password_issued_at: dt.datetime | None
+    downloads: int
+    first_download_at: dt.datetime | None
+    download_deadline: dt.datetime | None
+    installed_at: dt.datetime | None
+    updated_at: dt.datetime
+
+
+def insert_enrollment(connection: Connection, **values: Any) -> None:
+    """Record a new invitation."""
+    connection.execute(insert(enrollments).values(failed_attempts=0, downloads=0, **values))
+
+
+def enrollment_by_id(connection: Connection, enrollment_id: str) -> EnrollmentRow | None:
+    row = connection.execute(
+        select(enrollments).where(enrollments.c.id == enrollment_id)
+    ).one_or_none()
+    return EnrollmentRow(**row._mapping) if row is not None else None
+
+
+def enrollment_by_certificate_user_id(
+    connection: Connection, certificate_user_id: str
+) -> EnrollmentRow | None:
+    row = connection.execute(
+        select(enrollments).where(enrollments.c.certificate_user_id == certificate_user_id)
+    ).one_or_none()
+    return EnrollmentRow(**row._mapping) if row is not None else None
+
+
+def update_enrollment(
+    connection: Connection, enrollment_id: str, *, expected_status: str | None = None, **values: Any
+) -> bool:
+    """Change fields; with `expected_status`, only if the status is still that (else False)."""
+    condition = enrollments.c.id == enrollment_id
+    if expected_status is not None:
+        condition = and_(condition, enrollments.c.status == expected_status)
+    result = connection.execute(update(enrollments).where(condition).values(**values))
+    return result.rowcount == 1
+
+
+def record_failure(
+    connection: Connection, enrollment_id: str, *, limit: int, now: dt.datetime
+) -> int:
+    """Count one wrong secret, locking at `limit`; returns the failures counted so far."""
+    failures = enrollments.c.failed_attempts + 1
+    connection.execute(
+        update(enrollments)
+        .where(enrollments.c.id == enrollment_id, enrollments.c.status != "locked")
+        .values(
+            failed_attempts=failures,
+            status=case((failures >= limit, "locked"), else_=enrollments.c.status),
+            locked_at=case((failures >= limit, now), else_=enrollments.c.locked_at),
+            updated_at=now,
+        )
+    )
+    count: int = connection.execute(
+        select(enrollments.c.failed_attempts).where(enrollments.c.id == enrollment_id)
+    ).scalar_one()
+    return count
+
+
+def claim_download(
+    connection: Connection,
+    enrollment_id: str,
+    *,
+    allowed: int,
+    window: dt.timedelta,
+    now: dt.datetime,
+) -> bool:
+    """Take one download slot if the window is open; False when it is closed (or taken)."""
+    table = enrollments
+    result = connection.execute(
+        update(table)
+        .where(
+            table.c.id == enrollment_id,
+            table.c.status.in_(("secret_registered", "downloaded", "installed")),
+            table.c.downloads < allowed,
+            table.c.download_deadline > now,
+            or_(table.c.first_download_at.is_(None), table.c.first_download_at > now - window),
+        )
+        .values(
+            downloads=table.c.downloads + 1,
+            first_download_at=case(
+                (table.c.first_download_at.is_(None), now), else_=table.c.first_download_at
+            ),
+            failed_attempts=0,
+            updated_at=now,
+        )
+    )
+    return result.rowcount == 1

@@ -1,0 +1,90 @@
+"""The installation check (port 8444): the application judges the client certificate itself,
+so a person gets a page, never a bare TLS error."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from pwa_server.enrollment.installation import CheckResult, CheckStatus, check_installation
+from pwa_server.i18n import N_
+from pwa_server.runtime import Services
+from pwa_server.web.client_certificate import client_certificate
+from pwa_server.web.rendering import Renderer, gettext
+
+_EXPLANATIONS = {
+    CheckStatus.MISSING: (
+        N_("No certificate was presented"),
+        N_(
+            "Your browser did not send a certificate. Install it with the guide, and on iPhone "
+            "open this page in Safari."
+        ),
+    ),
+    CheckStatus.UNKNOWN: (
+        N_("This certificate is not from this service"),
+        N_(
+            "The certificate your browser sent was not issued here. Choose the certificate "
+            "issued by this service when your browser asks."
+        ),
+    ),
+    CheckStatus.EXPIRED: (
+        N_("This certificate has expired"),
+        N_("Ask for a new certificate, or renew it if you were told how."),
+    ),
+    CheckStatus.REVOKED: (
+        N_("This certificate was revoked"),
+        N_(
+            "It can no longer be used. Use the newest certificate you downloaded, or ask for a "
+            "new one."
+        ),
+    ),
+}
+
+
+def _as_json(result: CheckResult) -> dict[str, Any]:
+    body: dict[str, Any] = {"status": result.status.value}
+    if result.status is CheckStatus.OK and result.certificate is not None:
+        body["certificate_user_id"] = result.certificate_user_id
+        body["serial"] = format(result.certificate.serial_number, "x")
+        body["not_after"] = result.certificate.not_valid_after_utc.isoformat()
+    return body
+
+
+async def installation_check(request: Request) -> Response:
+    """GET /check: 'installed and usable', or what is wrong, as a page or as JSON."""
+    services: Services = request.app.state.services
+    result = await run_in_threadpool(
+        check_installation,
+        services.engine,
+        services.issuing,
+        client_certificate(request),
+        now=services.now(),
+    )
+    if "application/json" in request.headers.get("accept", ""):
+        return JSONResponse(_as_json(result), headers={"cache-control": "no-store"})
+    certificate = None
+    if result.certificate is not None:
+        certificate = {
+            "subject": result.certificate.subject.rfc4514_string(),
+            "issuer": result.certificate.issuer.rfc4514_string(),
+            "serial": format(result.certificate.serial_number, "X"),
+            "not_before": result.certificate.not_valid_before_utc.strftime("%Y-%m-%d %H:%M UTC"),
+            "not_after": result.certificate.not_valid_after_utc.strftime("%Y-%m-%d %H:%M UTC"),
+        }
+    title, text = _EXPLANATIONS.get(result.status, ("", ""))
+    renderer: Renderer = request.app.state.renderer
+    return renderer.page(
+        request,
+        "check.html",
+        status=result.status.value,
+        title=gettext(request, title) if title else "",
+        text=gettext(request, text) if text else "",
+        certificate=certificate,
+    )
+
+
+routes = [Route("/check", installation_check, methods=["GET", "HEAD"])]
