@@ -1,0 +1,99 @@
+"""Enrollment services over an empty database (SQLite and PostgreSQL) and the session's CAs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
+from sqlalchemy import Engine
+
+from pwa_server.enrollment.download import Downloads
+from pwa_server.enrollment.policy import EnrollmentPolicy
+from pwa_server.enrollment.service import EnrollmentService, Invitation
+from pwa_server.pki.authority import fingerprint, load_authority
+from pwa_server.pki.packaging.signing_identity import load_signing_identity
+from pwa_server.pki.tls_identity import TlsFiles
+from pwa_server.runtime import Services, enrollment_service, profile_identifier_prefix
+from pwa_server.store.authorities import insert_authority
+from pwa_server.store.database import create_database_engine, migrate
+
+START = dt.datetime(2026, 4, 1, 9, 0, tzinfo=dt.UTC)
+
+
+@dataclass
+class Enrolling:
+    """The enrollment services on one database, and the policy they apply."""
+
+    engine: Engine
+    service: EnrollmentService
+    downloads: Downloads
+    policy: EnrollmentPolicy
+
+    def invite(self, user_id: str = "alice", now: dt.datetime = START) -> Invitation:
+        return self.service.create(user_id=user_id, email=f"{user_id}@example.jp", now=now)
+
+    def ready_to_download(
+        self, user_id: str = "alice", now: dt.datetime = START
+    ) -> tuple[Invitation, str]:
+        """An invitation taken through the one-time password and the secret question."""
+        invitation = self.invite(user_id, now)
+        self.service.verify_one_time_password(
+            invitation.enrollment_id, invitation.one_time_password, now=now
+        )
+        issued = self.service.register_secret(
+            invitation.enrollment_id,
+            question="first-pet",
+            answer="Pochi",
+            answer_confirm="pochi",
+            now=now,
+        )
+        return invitation, issued.download_password
+
+
+def _copy_authorities(engine: Engine, services: Services) -> None:
+    """Record the session's CAs (same token keys) in a fresh database."""
+    with engine.begin() as connection:
+        parent = None
+        for authority in (services.root, services.issuing):
+            certificate = authority.certificate
+            ref = authority.key_ref
+            parent = insert_authority(
+                connection,
+                name=authority.name,
+                role=authority.role,
+                parent_id=parent,
+                key_token_label=ref.token_label,
+                key_label=ref.label,
+                key_id=ref.key_id.hex(),
+                key_algorithm=ref.algorithm.value,
+                certificate_der=certificate.public_bytes(Encoding.DER),
+                sha256_fingerprint=fingerprint(certificate),
+                subject=certificate.subject.rfc4514_string(),
+                not_before=certificate.not_valid_before_utc,
+                not_after=certificate.not_valid_after_utc,
+                created_at=START,
+            )
+
+
+@pytest.fixture
+def enrolling(database_url: str, services: Services) -> Iterator[Enrolling]:
+    """Enrollment services on an empty database of each kind."""
+    engine = create_database_engine(database_url)
+    migrate(engine)
+    _copy_authorities(engine, services)
+    settings = services.settings
+    policy = EnrollmentPolicy.from_settings(settings)
+    files = TlsFiles(settings.tls_dir)
+    downloads = Downloads(
+        engine,
+        policy,
+        issuing=load_authority(engine, services.token, "issuing"),
+        root=load_authority(engine, services.token, "root"),
+        signing=load_signing_identity(files.certificate_chain, files.private_key),
+        identifier_prefix=profile_identifier_prefix(settings),
+    )
+    yield Enrolling(engine, enrollment_service(settings, engine), downloads, policy)
+    engine.dispose()
