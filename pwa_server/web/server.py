@@ -1,7 +1,8 @@
 """`shomei serve`: the HTTPS listeners and the worker processes behind them.
 
 Two listeners, one application: the PWA on https_port, and the installation check on
-check_port, which asks for (but does not require) a client certificate. Crypto work holds the
+check_port, which asks for (but does not require) a client certificate and accepts any, so
+that the application can judge it. Crypto work holds the
 GIL, so throughput comes from processes: the sockets are bound once here and shared by
 `workers` spawned processes, each running one uvicorn server per listener.
 """
@@ -19,6 +20,7 @@ import time
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from types import FrameType
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -29,6 +31,7 @@ from pwa_server.pki.tls_identity import TlsFiles
 from pwa_server.runtime import open_services
 from pwa_server.settings import ConfigurationError, Settings
 from pwa_server.web.app import create_app
+from pwa_server.web.client_auth_context import client_certificate_context
 from pwa_server.web.tls_protocol import ClientCertH11Protocol
 
 logger = logging.getLogger("shomei.serve")
@@ -67,11 +70,15 @@ def _bind(host: str, port: int) -> socket.socket:
 
 def _config(settings: Settings, app: Starlette, *, client_certificates: bool) -> uvicorn.Config:
     files = TlsFiles(settings.tls_dir)
-    extra = (
-        {"ssl_cert_reqs": ssl.CERT_OPTIONAL, "ssl_ca_certs": str(files.client_ca_bundle)}
-        if client_certificates
-        else {}
-    )
+    extra: dict[str, Any] = {}
+    if client_certificates:
+
+        def context_factory(_config: uvicorn.Config, _default: object) -> ssl.SSLContext:
+            return client_certificate_context(
+                files.certificate_chain, files.private_key, files.client_ca_bundle
+            )
+
+        extra["ssl_context_factory"] = context_factory
     return uvicorn.Config(
         app,
         http=ClientCertH11Protocol,
@@ -81,7 +88,7 @@ def _config(settings: Settings, app: Starlette, *, client_certificates: bool) ->
         server_header=False,
         proxy_headers=False,
         log_config=None,
-        **extra,  # type: ignore[arg-type]
+        **extra,
     )
 
 

@@ -16,7 +16,7 @@ import httpx
 import pytest
 import uvicorn
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
@@ -24,6 +24,7 @@ from pwa_server.pki.issuance import issue
 from pwa_server.pki.profiles import Profile
 from pwa_server.pki.tls_identity import TlsFiles
 from pwa_server.runtime import Services
+from pwa_server.web.client_auth_context import client_certificate_context
 from pwa_server.web.tls_protocol import ClientCertH11Protocol
 from tests.conftest import free_port
 
@@ -49,10 +50,9 @@ def listener(services: Services) -> Iterator[str]:
         port=port,
         http=ClientCertH11Protocol,
         lifespan="off",
-        ssl_certfile=str(files.certificate_chain),
-        ssl_keyfile=str(files.private_key),
-        ssl_cert_reqs=ssl.CERT_OPTIONAL,
-        ssl_ca_certs=str(files.client_ca_bundle),
+        ssl_context_factory=lambda _config, _default: client_certificate_context(
+            files.certificate_chain, files.private_key, files.client_ca_bundle
+        ),
         log_config=None,
     )
     server = uvicorn.Server(config)
@@ -123,6 +123,35 @@ def test_connection_without_certificate_gets_an_empty_chain(
 ) -> None:
     tls = _get(listener, services, None)["tls"]
     assert tls["client_cert_chain"] == []
+
+
+def test_a_foreign_self_signed_certificate_reaches_the_app_instead_of_failing_the_handshake(
+    listener: str, services: Services, tmp_path: Path
+) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "foreign")])
+    now = dt.datetime.now(dt.UTC)
+    foreign = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=3))
+        .not_valid_after(now - dt.timedelta(days=1))  # expired as well
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "foreign.pem", tmp_path / "foreign.key"
+    cert_file.write_bytes(foreign.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    tls = _get(listener, services, (cert_file, key_file))["tls"]
+    assert x509.load_pem_x509_certificate(tls["client_cert_chain"][0].encode()) == foreign
 
 
 def test_uvicorn_is_the_pinned_version_the_protocol_was_written_for() -> None:
