@@ -5,6 +5,8 @@ from __future__ import annotations
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -23,6 +25,15 @@ from pwa_server.web.security_headers import SecurityHeadersMiddleware
 SESSION_MAX_AGE = 30 * 60
 
 
+async def service_worker(request: Request) -> Response:
+    """The service worker, from the root so that its scope is the whole site."""
+    return FileResponse(
+        FRONTEND / "static" / "sw.js",
+        media_type="text/javascript",
+        headers={"cache-control": "no-cache"},
+    )
+
+
 def create_app(services: Services) -> Starlette:
     """The ASGI application over already opened services (one set per worker process)."""
     session_key = services.settings.session_key_file.read_text(encoding="utf-8").strip()
@@ -33,6 +44,7 @@ def create_app(services: Services) -> Starlette:
             *enroll_routes.routes,
             *check_routes.routes,
             *pki_routes.routes,
+            Route("/sw.js", service_worker, methods=["GET", "HEAD"]),
             Mount("/static", StaticFiles(directory=FRONTEND / "static"), name="static"),
         ],
         middleware=[

@@ -92,3 +92,53 @@ def test_health_is_503_when_the_token_key_does_not_sign_for_the_ca(services: Ser
     assert response.status_code == 503
     assert response.json()["hsm"] == "unavailable"
     assert "does not match" in response.json()["reason"]
+
+
+def test_service_worker_is_served_from_the_root_so_it_covers_the_site(client: TestClient) -> None:
+    response = client.get("/sw.js")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/javascript")
+    assert response.headers["cache-control"] == "no-cache"
+
+
+def test_manifest_icons_all_exist(client: TestClient) -> None:
+    manifest = client.get("/static/manifest.webmanifest").json()
+    assert manifest["start_url"] == "/"
+    for icon in manifest["icons"]:
+        assert client.get(icon["src"]).status_code == 200
+
+
+def test_flow_pages_are_never_cached(client: TestClient) -> None:
+    for path in ("/", "/download", "/reissue", "/guide/ios", "/enroll/unknown-id"):
+        assert client.get(path).headers["cache-control"] == "no-store"
+
+
+def test_form_post_without_csrf_token_is_refused_with_a_page(client: TestClient) -> None:
+    response = client.post(
+        "/download",
+        data={"certificate_user_id": "shm-x", "download_password": "y", "platform": "ios"},
+        headers={"accept": "text/html"},
+    )
+    assert response.status_code == 403
+    assert "フォーム" in response.text
+    assert "Traceback" not in response.text
+
+
+def test_download_form_preselects_the_platform_from_the_user_agent(client: TestClient) -> None:
+    agents = {
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15": "ios",
+        "Mozilla/5.0 (Linux; Android 14; Pixel 7) AppleWebKit/537.36 Chrome/126": "android",
+        "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0": "other",
+    }
+    for agent, platform in agents.items():
+        page = client.get("/download", headers={"user-agent": agent}).text
+        assert f'value="{platform}" checked' in page
+
+
+def test_session_cookie_is_host_only_secure_httponly_and_strict(client: TestClient) -> None:
+    response = client.get("/download")
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith("__Host-session=")
+    assert "secure" in cookie.lower()
+    assert "httponly" in cookie.lower()
+    assert "samesite=strict" in cookie.lower()
