@@ -18,8 +18,8 @@ from pwa_server.enrollment.errors import (
     EnrollmentCancelledError,
     EnrollmentLockedError,
     EnrollmentNotFoundError,
-    WrongSecretError,
 )
+from pwa_server.enrollment.lockout import count_wrong_secret
 from pwa_server.enrollment.policy import EnrollmentPolicy
 from pwa_server.pki.authority import Authority
 from pwa_server.pki.issuance import issue
@@ -31,7 +31,6 @@ from pwa_server.store.enrollments import (
     EnrollmentRow,
     claim_download,
     enrollment_by_certificate_user_id,
-    record_failure,
     update_enrollment,
 )
 
@@ -149,12 +148,7 @@ class Downloads:
         typed = credentials.normalise_typed(download_password)
         if credentials.verify_secret(row.download_password_hash, typed):
             return row
-        limit = self.policy.max_failures
-        with self.engine.begin() as connection:
-            failures = record_failure(connection, row.id, limit=limit, now=now)
-        if failures >= limit:
-            raise EnrollmentLockedError(row.id)
-        raise WrongSecretError(limit - failures)
+        raise count_wrong_secret(self.engine, row.id, limit=self.policy.max_failures, now=now)
 
     def _package(
         self,

@@ -7,7 +7,7 @@ import datetime as dt
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 
 from pwa_server.enrollment import credentials
 from pwa_server.enrollment.errors import (
@@ -16,9 +16,9 @@ from pwa_server.enrollment.errors import (
     EnrollmentLockedError,
     EnrollmentNotFoundError,
     InvalidInputError,
-    WrongSecretError,
     WrongStepError,
 )
+from pwa_server.enrollment.lockout import count_wrong_secret
 from pwa_server.enrollment.mails import EnrollmentMails
 from pwa_server.enrollment.policy import MAX_ANSWER_LENGTH, SECRET_QUESTIONS, EnrollmentPolicy
 from pwa_server.notify.outbox import enqueue_mail
@@ -27,7 +27,6 @@ from pwa_server.store.enrollments import (
     enrollment_by_certificate_user_id,
     enrollment_by_id,
     insert_enrollment,
-    record_failure,
     update_enrollment,
 )
 
@@ -129,12 +128,6 @@ class EnrollmentService:
         if row.status in ("invited", "otp_verified") and now >= row.expires_at:
             raise EnrollmentExpiredError(row.id)
 
-    def _fail(self, connection: Connection, row: EnrollmentRow, now: dt.datetime) -> Exception:
-        failures = record_failure(connection, row.id, limit=self.policy.max_failures, now=now)
-        if failures >= self.policy.max_failures:
-            return EnrollmentLockedError(row.id)
-        return WrongSecretError(self.policy.max_failures - failures)
-
     def verify_one_time_password(
         self, enrollment_id: str, one_time_password: str, *, now: dt.datetime
     ) -> EnrollmentRow:
@@ -144,9 +137,7 @@ class EnrollmentService:
             raise WrongStepError("the one-time password was already used")
         typed = credentials.normalise_typed(one_time_password)
         if not credentials.verify_secret(row.one_time_password_hash, typed):
-            with self.engine.begin() as connection:
-                error = self._fail(connection, row, now)
-            raise error
+            raise count_wrong_secret(self.engine, row.id, limit=self.policy.max_failures, now=now)
         with self.engine.begin() as connection:
             if not update_enrollment(
                 connection,
@@ -219,9 +210,7 @@ class EnrollmentService:
         if not credentials.verify_secret(
             row.secret_answer_hash, credentials.normalise_answer(answer)
         ):
-            with self.engine.begin() as connection:
-                error = self._fail(connection, row, now)
-            raise error
+            raise count_wrong_secret(self.engine, row.id, limit=self.policy.max_failures, now=now)
         download_password = credentials.new_download_password()
         deadline = now + self.policy.download_period
         with self.engine.begin() as connection:
