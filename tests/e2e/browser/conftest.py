@@ -1,0 +1,225 @@
+"""Headless Chromium (Debian's, driven by Python Playwright) against the session's `server`.
+
+The server's TLS certificate is issued by our own CA. Chromium trusts it through
+`--ignore-certificate-errors-spki-list` with the SHA-256 of the server's public key, so
+contexts keep `ignore_https_errors=False` and a certificate for any other key still fails.
+Playwright's client-certificate proxy (in its Node driver) verifies the upstream server on its
+own, so the driver gets our root CA through NODE_EXTRA_CA_CERTS.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    Playwright,
+    sync_playwright,
+)
+
+from pwa_server.settings import Settings
+from tests.conftest import ShomeiServer
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+DEVICES = {"iphone": "iPhone 13", "pixel": "Pixel 7"}
+# Invitations made ahead in parallel: each CLI run costs ~2 s of start-up.
+INVITATIONS = 4
+
+PLAYWRIGHT_NOTE = "blocked by Playwright"
+# Reports CSP violations to Python; injected by the DevTools protocol, so CSP does not block it.
+_CSP_LISTENER = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  const { violatedDirective, blockedURI, sourceFile, lineNumber } = event;
+  const where = `${sourceFile}:${lineNumber}`;
+  window.__shomeiReportViolation(`${violatedDirective} blocked ${blockedURI} at ${where}`);
+});
+"""
+
+
+def spki_sha256(certificate_pem: Path) -> str:
+    """Base64 SHA-256 of the first certificate's SubjectPublicKeyInfo, as Chromium wants it."""
+    certificate = x509.load_pem_x509_certificates(certificate_pem.read_bytes())[0]
+    spki = certificate.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(hashlib.sha256(spki).digest()).decode("ascii")
+
+
+@dataclass(frozen=True)
+class Invitation:
+    """What `shomei enroll create --json` prints."""
+
+    enrollment_id: str
+    enrollment_url: str
+    one_time_password: str
+
+
+def create_invitation(server: ShomeiServer, user_id: str, email: str) -> Invitation:
+    """An enrollment made with the real CLI, its URL pointing at the running `server`."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("SHOMEI_")}
+    env |= {
+        "SHOMEI_DATA_DIR": str(server.settings.data_dir),
+        "SHOMEI_HTTPS_PORT": str(server.settings.https_port),
+        "SHOMEI_CHECK_PORT": str(server.settings.check_port),
+    }
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pwa_server.cli",
+            "enroll",
+            "create",
+            "--user-id",
+            user_id,
+            "--email",
+            email,
+            "--json",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    made = json.loads(result.stdout)
+    return Invitation(made["enrollment_id"], made["enrollment_url"], made["one_time_password"])
+
+
+class InvitationPool:
+    """Invitations made ahead in the background (while Chromium starts), each handed out once."""
+
+    def __init__(self, server: ShomeiServer, count: int) -> None:
+        self.server = server
+        self._made = 0
+        self._executor = ThreadPoolExecutor(max_workers=count)
+        self._pending: list[Future[Invitation]] = [
+            self._executor.submit(create_invitation, server, *self._identity())
+            for _ in range(count)
+        ]
+
+    def _identity(self) -> tuple[str, str]:
+        self._made += 1
+        return f"browser-user-{self._made}", f"browser{self._made}@example.jp"
+
+    def take(self) -> Invitation:
+        """A fresh invitation nobody else uses."""
+        if not self._pending:
+            return create_invitation(self.server, *self._identity())
+        return self._pending.pop(0).result()
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+@pytest.fixture(scope="package")
+def invitations(server: ShomeiServer) -> Iterator[InvitationPool]:
+    pool = InvitationPool(server, INVITATIONS)
+    yield pool
+    pool.close()
+
+
+@pytest.fixture(scope="package")
+def playwright(initialised: Settings) -> Iterator[Playwright]:
+    """The Playwright driver, trusting our root CA for its client-certificate proxy."""
+    previous = os.environ.get("NODE_EXTRA_CA_CERTS")
+    os.environ["NODE_EXTRA_CA_CERTS"] = str(initialised.tls_dir / "client-ca.pem")
+    try:
+        with sync_playwright() as started:
+            yield started
+    finally:
+        if previous is None:
+            os.environ.pop("NODE_EXTRA_CA_CERTS", None)
+        else:
+            os.environ["NODE_EXTRA_CA_CERTS"] = previous
+
+
+@pytest.fixture(scope="package")
+def browser(playwright: Playwright, server: ShomeiServer) -> Iterator[Browser]:
+    """Debian's Chromium, headless, trusting exactly the server's TLS key."""
+    pin = spki_sha256(server.settings.tls_dir / "server.pem")
+    launched = playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        headless=True,
+        args=[*CHROMIUM_ARGS, f"--ignore-certificate-errors-spki-list={pin}"],
+    )
+    yield launched
+    launched.close()
+
+
+def device(playwright: Playwright, name: str) -> dict[str, Any]:
+    """Playwright's descriptor of a phone, for Chromium (the WebKit default dropped)."""
+    descriptor = dict(playwright.devices[DEVICES[name]])
+    descriptor.pop("default_browser_type", None)
+    return descriptor
+
+
+@dataclass
+class Watched:
+    """A page with every console error, uncaught exception and CSP violation recorded."""
+
+    page: Page
+    problems: list[str] = field(default_factory=list)
+
+    def h1(self) -> str:
+        return self.page.locator("h1").inner_text().strip()
+
+
+def watch(context: BrowserContext) -> Watched:
+    """A new page of `context` whose problems are recorded."""
+    page = context.new_page()
+    watched = Watched(page)
+
+    def on_console(message: ConsoleMessage) -> None:
+        # Warnings too: Chromium reports deprecated or ignored markup as warnings. Playwright's
+        # own note, when a context blocks service workers, is no fault of the page.
+        if message.type in {"error", "warning"} and not message.text.endswith(PLAYWRIGHT_NOTE):
+            watched.problems.append(f"console {message.type}: {message.text} ({message.location})")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: watched.problems.append(f"page error: {error}"))
+    page.expose_function(
+        "__shomeiReportViolation", lambda text: watched.problems.append(f"CSP: {text}")
+    )
+    page.add_init_script(_CSP_LISTENER)
+    return watched
+
+
+@pytest.fixture
+def open_context(
+    browser: Browser, playwright: Playwright
+) -> Iterator[Callable[..., BrowserContext]]:
+    """A factory of contexts (`device` name or None, plus new_context options), all closed."""
+    contexts: list[BrowserContext] = []
+
+    def make(device_name: str | None = None, **options: Any) -> BrowserContext:
+        settings = device(playwright, device_name) if device_name else {}
+        context = browser.new_context(**{**settings, "ignore_https_errors": False, **options})
+        contexts.append(context)
+        return context
+
+    yield make
+    for context in contexts:
+        context.close()
