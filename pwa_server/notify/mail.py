@@ -26,8 +26,8 @@ STORE_POLICY = email.policy.default
 
 def compose(
     *,
-    sender: str,
-    to: str | Sequence[str],
+    sender: str | Address,
+    to: str | Address | Sequence[str | Address],
     subject: str,
     text: str,
     html: str | None = None,
@@ -36,12 +36,15 @@ def compose(
 ) -> EmailMessage:
     """A UTF-8 mail with Date and Message-ID; `html`, when given, is an alternative part.
 
-    Raises ValueError for an address that is not one, or a header value with a line break
-    (which would let a user inject headers).
+    Addresses are RFC 5322 strings or `Address` objects; use `Address(name, addr_spec=...)`
+    for names that come from users, which are then quoted as needed (a comma in a name
+    would otherwise split it into two recipients). Raises ValueError for an address that is
+    not one, or a header value with a line break (which would let a user inject headers).
     """
-    to_list = [to] if isinstance(to, str) else list(to)
+    # str(Address) is its quoted, parseable form, so strings and Addresses mix safely.
+    to_list = [str(to)] if isinstance(to, str | Address) else [str(item) for item in to]
     message = EmailMessage(policy=COMPOSE_POLICY)
-    message["From"] = sender
+    message["From"] = str(sender)
     message["To"] = ", ".join(to_list)
     message["Subject"] = subject
     moment = date if date is not None else dt.datetime.now(dt.UTC)

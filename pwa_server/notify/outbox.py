@@ -21,7 +21,7 @@ from pwa_server.store.tables import outbox_messages
 
 MAIL = "mail"
 
-# Retries: 30 s, 1 min, 2 min, ... capped at 1 h; after MAX_ATTEMPTS failures (about four
+# Retries: 30 s, 1 min, 2 min, ... capped at 1 h; after MAX_ATTEMPTS failures (about three
 # hours in all) the message is marked failed and left for an operator to look at.
 MAX_ATTEMPTS = 10
 FIRST_RETRY = dt.timedelta(seconds=30)

@@ -50,17 +50,21 @@ async def deliver_due(
     """Send the mails due at `now` (up to `limit`); return how many were delivered.
 
     A failure is recorded on its message (attempts, backoff, error text) and does not stop
-    the others. When `stop` is set between messages, the rest are released for later.
+    the others. When `stop` is set between messages, or the task is cancelled, the claims
+    not yet used are released for the next round; the message in flight keeps its claim
+    until the lease ends, since it may have reached the server (delivery is at least once),
+    as do claims made by a claim_due call that a cancellation interrupted.
     """
-    claimed = await asyncio.to_thread(claim_due, engine, now=now, lease=lease, limit=limit)
+    pending = await asyncio.to_thread(claim_due, engine, now=now, lease=lease, limit=limit)
     delivered = 0
-    for position, message in enumerate(claimed):
-        if stop is not None and stop.is_set():
-            rest = [pending.id for pending in claimed[position:]]
-            await asyncio.to_thread(release_claims, engine, rest)
-            break
-        if await _deliver_one(engine, transport, message, now=now):
-            delivered += 1
+    try:
+        while pending and not (stop is not None and stop.is_set()):
+            message = pending.pop(0)
+            if await _deliver_one(engine, transport, message, now=now):
+                delivered += 1
+    finally:
+        if pending:
+            await asyncio.to_thread(release_claims, engine, [left.id for left in pending])
     return delivered
 
 

@@ -68,18 +68,21 @@ class SmtpTransport:
 
     async def send(self, message: EmailMessage) -> None:
         """Send `message` to its To, Cc and Bcc recipients (Bcc is not transmitted)."""
+        client = aiosmtplib.SMTP(
+            hostname=self.host,
+            port=self.port,
+            timeout=self.timeout,
+            use_tls=self.security == "tls",
+            start_tls=self.security == "starttls",
+            tls_context=self.tls_context,
+        )
         try:
-            refused, _reply = await aiosmtplib.send(
-                message,
-                hostname=self.host,
-                port=self.port,
-                username=self.username,
-                password=self.password,
-                timeout=self.timeout,
-                use_tls=self.security == "tls",
-                start_tls=self.security == "starttls",
-                tls_context=self.tls_context,
-            )
+            # Connecting does TLS; logging in inside the block means that a refused login
+            # still ends with QUIT and an orderly TLS close, not a dropped connection.
+            async with client:
+                if self.username is not None:
+                    await client.login(self.username, self.password or "")
+                refused, _reply = await client.send_message(message)
         except aiosmtplib.SMTPRecipientsRefused as error:
             # Every recipient refused: permanent if the server said 5xx for all of them.
             codes = [refusal.code for refusal in error.recipients]
