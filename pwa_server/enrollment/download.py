@@ -19,7 +19,7 @@ from pwa_server.enrollment.errors import (
     EnrollmentLockedError,
     EnrollmentNotFoundError,
 )
-from pwa_server.enrollment.lockout import count_wrong_secret
+from pwa_server.enrollment.lockout import check_guess
 from pwa_server.enrollment.policy import EnrollmentPolicy
 from pwa_server.pki.authority import Authority
 from pwa_server.pki.issuance import issue
@@ -31,6 +31,7 @@ from pwa_server.store.enrollments import (
     EnrollmentRow,
     claim_download,
     enrollment_by_certificate_user_id,
+    reset_attempts,
     update_enrollment,
 )
 
@@ -146,9 +147,18 @@ class Downloads:
         if row.status == "cancelled":
             raise EnrollmentCancelledError(row.id)
         typed = credentials.normalise_typed(download_password)
-        if credentials.verify_secret(row.download_password_hash, typed):
-            return row
-        raise count_wrong_secret(self.engine, row.id, limit=self.policy.max_failures, now=now)
+        stored = row.download_password_hash
+        check_guess(
+            self.engine,
+            row.id,
+            statuses=("secret_registered", "downloaded", "installed"),
+            limit=self.policy.max_failures,
+            now=now,
+            matches=lambda: credentials.verify_secret(stored, typed),
+        )
+        with self.engine.begin() as connection:
+            reset_attempts(connection, row.id, now=now)
+        return row
 
     def _package(
         self,

@@ -46,3 +46,7 @@ class InvalidInputError(EnrollmentError):
 
 class DownloadWindowClosedError(EnrollmentError):
     """The allowed downloads were used or their time ran out: the certificate must be reissued."""
+
+
+class TooManyAttemptsAtOnceError(EnrollmentError):
+    """As many guesses as the lockout allows are being checked right now: try again shortly."""

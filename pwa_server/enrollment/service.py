@@ -6,8 +6,9 @@ import dataclasses
 import datetime as dt
 import secrets
 from dataclasses import dataclass
+from typing import NoReturn
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from pwa_server.enrollment import credentials
 from pwa_server.enrollment.errors import (
@@ -18,7 +19,7 @@ from pwa_server.enrollment.errors import (
     InvalidInputError,
     WrongStepError,
 )
-from pwa_server.enrollment.lockout import count_wrong_secret
+from pwa_server.enrollment.lockout import check_guess
 from pwa_server.enrollment.mails import EnrollmentMails
 from pwa_server.enrollment.policy import MAX_ANSWER_LENGTH, SECRET_QUESTIONS, EnrollmentPolicy
 from pwa_server.notify.outbox import enqueue_mail
@@ -30,8 +31,10 @@ from pwa_server.store.enrollments import (
     update_enrollment,
 )
 
-# Steps a person can still be on; the others are ends or administrative states.
-OPEN_STATUSES = ("invited", "otp_verified", "secret_registered", "downloaded", "installed")
+# Where the one-time password is asked: before and right after its first use.
+_OTP_STEPS = ("invited", "otp_verified")
+# Where a self-service reissue may start: after the secret answer was registered.
+_REISSUABLE = ("secret_registered", "downloaded", "installed")
 
 
 @dataclass(frozen=True)
@@ -131,25 +134,43 @@ class EnrollmentService:
     def verify_one_time_password(
         self, enrollment_id: str, one_time_password: str, *, now: dt.datetime
     ) -> EnrollmentRow:
-        """Step 2: the one-time password; wrong ones count toward the lockout."""
+        """Step 2: the one-time password; wrong ones count toward the lockout.
+
+        Also accepted again after it was verified, until the secret question is registered:
+        a person whose browser session ended must be able to continue.
+        """
         row = self.current(enrollment_id, now=now)
-        if row.status != "invited":
+        if row.status not in _OTP_STEPS:
             raise WrongStepError("the one-time password was already used")
         typed = credentials.normalise_typed(one_time_password)
-        if not credentials.verify_secret(row.one_time_password_hash, typed):
-            raise count_wrong_secret(self.engine, row.id, limit=self.policy.max_failures, now=now)
+        check_guess(
+            self.engine,
+            row.id,
+            statuses=_OTP_STEPS,
+            limit=self.policy.max_failures,
+            now=now,
+            matches=lambda: credentials.verify_secret(row.one_time_password_hash, typed),
+        )
         with self.engine.begin() as connection:
             if not update_enrollment(
                 connection,
                 row.id,
-                expected_status="invited",
+                expected_status=row.status,
                 status="otp_verified",
                 otp_verified_at=now,
                 failed_attempts=0,
                 updated_at=now,
             ):
-                raise WrongStepError("the one-time password was already used")
+                self._raise_for(connection, row.id)
         return self.current(enrollment_id, now=now)
+
+    @staticmethod
+    def _raise_for(connection: Connection, enrollment_id: str) -> NoReturn:
+        """A step's conditional update failed: say why (locked by a concurrent guess, or done)."""
+        latest = enrollment_by_id(connection, enrollment_id)
+        if latest is not None and latest.status == "locked":
+            raise EnrollmentLockedError(enrollment_id)
+        raise WrongStepError("this step was already taken")
 
     def register_secret(
         self,
@@ -207,16 +228,25 @@ class EnrollmentService:
         if row is None or row.secret_answer_hash is None:
             raise EnrollmentNotFoundError(certificate_user_id)
         self._check_open(row, now)
-        if not credentials.verify_secret(
-            row.secret_answer_hash, credentials.normalise_answer(answer)
-        ):
-            raise count_wrong_secret(self.engine, row.id, limit=self.policy.max_failures, now=now)
+        stored_answer = row.secret_answer_hash
+        check_guess(
+            self.engine,
+            row.id,
+            statuses=_REISSUABLE,
+            limit=self.policy.max_failures,
+            now=now,
+            matches=lambda: credentials.verify_secret(
+                stored_answer, credentials.normalise_answer(answer)
+            ),
+        )
         download_password = credentials.new_download_password()
         deadline = now + self.policy.download_period
         with self.engine.begin() as connection:
-            update_enrollment(
+            # Conditional on the status read before the guess: a lock set meanwhile stands.
+            if not update_enrollment(
                 connection,
                 row.id,
+                expected_status=row.status,
                 status="secret_registered",
                 download_password_hash=credentials.hash_secret(download_password),
                 download_password_issued_at=now,
@@ -226,7 +256,8 @@ class EnrollmentService:
                 installed_at=None,
                 failed_attempts=0,
                 updated_at=now,
-            )
+            ):
+                self._raise_for(connection, row.id)
             enqueue_mail(
                 connection,
                 self.mails.download_guide(

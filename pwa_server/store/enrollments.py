@@ -72,25 +72,53 @@ def update_enrollment(
     return result.rowcount == 1
 
 
-def record_failure(
+def reserve_attempt(
+    connection: Connection,
+    enrollment_id: str,
+    *,
+    statuses: tuple[str, ...],
+    limit: int,
+    now: dt.datetime,
+) -> bool:
+    """Count a guess before it is checked; False when no guess is left (or the step is wrong).
+
+    Counting first means that concurrent guesses can never check more than `limit` secrets.
+    """
+    result = connection.execute(
+        update(enrollments)
+        .where(
+            enrollments.c.id == enrollment_id,
+            enrollments.c.status.in_(statuses),
+            enrollments.c.failed_attempts < limit,
+        )
+        .values(failed_attempts=enrollments.c.failed_attempts + 1, updated_at=now)
+    )
+    return result.rowcount == 1
+
+
+def lock_when_exhausted(
     connection: Connection, enrollment_id: str, *, limit: int, now: dt.datetime
-) -> int:
-    """Count one wrong secret, locking at `limit`; returns the failures counted so far."""
-    failures = enrollments.c.failed_attempts + 1
+) -> EnrollmentRow | None:
+    """After a wrong guess: lock once the guesses reach `limit`; returns the row as it is now."""
+    connection.execute(
+        update(enrollments)
+        .where(
+            enrollments.c.id == enrollment_id,
+            enrollments.c.failed_attempts >= limit,
+            enrollments.c.status != "locked",
+        )
+        .values(status="locked", locked_at=now, updated_at=now)
+    )
+    return enrollment_by_id(connection, enrollment_id)
+
+
+def reset_attempts(connection: Connection, enrollment_id: str, *, now: dt.datetime) -> None:
+    """A right secret: the guesses counted so far are forgotten (unless it got locked)."""
     connection.execute(
         update(enrollments)
         .where(enrollments.c.id == enrollment_id, enrollments.c.status != "locked")
-        .values(
-            failed_attempts=failures,
-            status=case((failures >= limit, "locked"), else_=enrollments.c.status),
-            locked_at=case((failures >= limit, now), else_=enrollments.c.locked_at),
-            updated_at=now,
-        )
+        .values(failed_attempts=0, updated_at=now)
     )
-    count: int = connection.execute(
-        select(enrollments.c.failed_attempts).where(enrollments.c.id == enrollment_id)
-    ).scalar_one()
-    return count
 
 
 def claim_download(
@@ -117,7 +145,6 @@ def claim_download(
             first_download_at=case(
                 (table.c.first_download_at.is_(None), now), else_=table.c.first_download_at
             ),
-            failed_attempts=0,
             updated_at=now,
         )
     )

@@ -24,7 +24,7 @@ from pwa_server.runtime import Services
 from pwa_server.web.csrf import check_csrf
 from pwa_server.web.pages import root_ca_context
 from pwa_server.web.questions import question_choices
-from pwa_server.web.rendering import Renderer, gettext
+from pwa_server.web.rendering import Renderer, gettext, ngettext
 
 SESSION_KEY = "enrollment"
 
@@ -40,7 +40,13 @@ def _renderer(request: Request) -> Renderer:
 
 
 def _wrong_secret(request: Request, error: WrongSecretError) -> str:
-    return gettext(request, "That is not right. %(count)s tries left.", count=str(error.remaining))
+    return ngettext(
+        request,
+        "That is not right. %(count)s try left.",
+        "That is not right. %(count)s tries left.",
+        error.remaining,
+        count=error.remaining,
+    )
 
 
 def _invalid(request: Request, error: InvalidInputError) -> str:
@@ -60,7 +66,10 @@ async def enrollment(request: Request) -> Response:
     row = await run_in_threadpool(services.enrollments.current, enrollment_id, now=services.now())
     if row.status == "otp_verified" and request.session.get(SESSION_KEY) == enrollment_id:
         return RedirectResponse(f"/enroll/{enrollment_id}/secret", status_code=303)
-    if row.status != "invited":
+    # In otp_verified without this browser's session (expired, or another browser), the
+    # one-time password is asked again: until the secret is registered it still proves who
+    # the person is, and its guesses count toward the same lockout.
+    if row.status not in ("invited", "otp_verified"):
         return _renderer(request).page(
             request,
             "message.html",

@@ -16,6 +16,7 @@ from pwa_server.enrollment.errors import (
     EnrollmentExpiredError,
     EnrollmentLockedError,
     EnrollmentNotFoundError,
+    TooManyAttemptsAtOnceError,
     WrongStepError,
 )
 from pwa_server.i18n import N_
@@ -64,6 +65,11 @@ _ENROLLMENT_PAGES: dict[type[EnrollmentError], tuple[int, str, str]] = {
         409,
         N_("This step is already done"),
         N_("Go back to the start of your enrollment link to see where you are."),
+    ),
+    TooManyAttemptsAtOnceError: (
+        429,
+        N_("Too many attempts at the same time"),
+        N_("Wait a moment, then try again once."),
     ),
     DownloadWindowClosedError: (
         410,

@@ -26,6 +26,12 @@ def gettext(request: Request, message: str, **values: Any) -> str:
     return text % values if values else text
 
 
+def ngettext(request: Request, singular: str, plural: str, n: int, **values: Any) -> str:
+    """The form of `singular`/`plural` for `n` in the visitor's language, values filled in."""
+    text = i18n.translations(request_locale(request)).ngettext(singular, plural, n)
+    return text % values
+
+
 class Renderer:
     """Renders templates from frontend/templates with the translation catalogue."""
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import re
 import signal
 import socket
 import ssl
@@ -92,10 +93,24 @@ def _config(settings: Settings, app: Starlette, *, client_certificates: bool) ->
     )
 
 
+class _RedactEnrollmentIds(logging.Filter):
+    """Access logs keep paths, not the enrollment ids that make up the enrollment URLs."""
+
+    _ID = re.compile(r"(/enroll/)[^/\s\"?]+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                self._ID.sub(r"\1…", arg) if isinstance(arg, str) else arg for arg in record.args
+            )
+        return True
+
+
 def run_worker(settings: Settings, listeners: Listeners) -> None:
     """One worker process: open the token and database, serve both listeners until told to stop."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("uvicorn.access").addFilter(_RedactEnrollmentIds())
     services = open_services(settings, retry=True)
     app = create_app(services)
     servers = [

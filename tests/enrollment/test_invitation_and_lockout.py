@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import select
@@ -12,6 +13,7 @@ from pwa_server.enrollment.errors import (
     EnrollmentLockedError,
     EnrollmentNotFoundError,
     InvalidInputError,
+    TooManyAttemptsAtOnceError,
     WrongSecretError,
     WrongStepError,
 )
@@ -126,11 +128,10 @@ def test_a_right_password_resets_the_failure_count(enrolling: Enrolling) -> None
     assert row.failed_attempts == 0
 
 
-def test_one_time_password_works_only_once(enrolling: Enrolling) -> None:
-    invitation = enrolling.invite()
-    enrolling.service.verify_one_time_password(
-        invitation.enrollment_id, invitation.one_time_password, now=START
-    )
+def test_one_time_password_is_refused_once_the_secret_is_registered(
+    enrolling: Enrolling,
+) -> None:
+    invitation, _ = enrolling.ready_to_download()
     with pytest.raises(WrongStepError):
         enrolling.service.verify_one_time_password(
             invitation.enrollment_id, invitation.one_time_password, now=START
@@ -213,3 +214,39 @@ def test_download_guide_mail_has_the_user_id_and_never_the_password(
     assert invitation.certificate_user_id in guide
     assert "/download" in guide
     assert password not in guide
+
+
+def test_concurrent_guesses_never_check_more_secrets_than_the_limit(enrolling: Enrolling) -> None:
+    invitation = enrolling.invite()
+    guesses = ["00000000"] * 29 + [invitation.one_time_password]
+
+    def guess(value: str) -> str:
+        try:
+            enrolling.service.verify_one_time_password(invitation.enrollment_id, value, now=START)
+        except WrongSecretError:
+            return "wrong"
+        except EnrollmentLockedError:
+            return "locked"
+        except TooManyAttemptsAtOnceError:
+            return "busy"
+        return "right"
+
+    with ThreadPoolExecutor(max_workers=30) as pool:
+        outcomes = list(pool.map(guess, guesses))
+
+    # Only the guesses that were counted got an answer about the secret itself.
+    assert outcomes.count("wrong") + outcomes.count("right") <= enrolling.policy.max_failures
+    with enrolling.engine.connect() as connection:
+        status = connection.execute(select(enrollments.c.status)).scalar_one()
+    assert status == ("otp_verified" if "right" in outcomes else "locked")
+
+
+def test_the_one_time_password_is_asked_again_until_the_secret_is_registered(
+    enrolling: Enrolling,
+) -> None:
+    invitation = enrolling.invite()
+    for _ in range(2):
+        row = enrolling.service.verify_one_time_password(
+            invitation.enrollment_id, invitation.one_time_password, now=START
+        )
+        assert row.status == "otp_verified"
