@@ -90,7 +90,7 @@ def _serve(settings: Settings) -> int:
     listeners = bind(settings)
     host = "localhost" if settings.host in ("127.0.0.1", "::1") else settings.host
     print(f"Shomei PWA:          https://{host}:{settings.https_port}/", flush=True)
-    print(f"Installation check:  https://{host}:{settings.check_port}/", flush=True)
+    print(f"Installation check:  https://{host}:{settings.check_port}/check", flush=True)
     print(f"Root CA certificate: https://{host}:{settings.https_port}/pki/root.crt", flush=True)
     print(f"{settings.workers} worker processes; Ctrl-C stops", flush=True)
     return supervise(settings, listeners)
