@@ -8,9 +8,9 @@ import secrets
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
-from hsm import KeyAlgorithm, Token
+from hsm import KeyAlgorithm, KeyRef, Token
 from pwa_server.pki.authority import Authority, fingerprint, load_authority
 from pwa_server.pki.issuance import sign_certificate
 from pwa_server.pki.profiles import Profile
@@ -86,23 +86,45 @@ def _create_authority(
                 not_after=min(now + ISSUING_LIFETIME, parent.certificate.not_valid_after_utc),
             )
         with engine.begin() as connection:
-            insert_authority(
+            record_authority(
                 connection,
                 name=label,
                 role=role,
                 parent_id=parent.id if parent else None,
-                key_token_label=ref.token_label,
-                key_label=ref.label,
-                key_id=ref.key_id.hex(),
-                key_algorithm=ref.algorithm.value,
-                certificate_der=certificate.public_bytes(Encoding.DER),
-                sha256_fingerprint=fingerprint(certificate),
-                subject=certificate.subject.rfc4514_string(),
-                not_before=certificate.not_valid_before_utc,
-                not_after=certificate.not_valid_after_utc,
-                created_at=now,
+                ref=ref,
+                certificate=certificate,
+                now=now,
             )
     except BaseException:
         # A key without a recorded CA is an orphan nobody could find or retire: remove it.
         token.destroy_key(ref)
         raise
+
+
+def record_authority(
+    connection: Connection,
+    *,
+    name: str,
+    role: str,
+    parent_id: int | None,
+    ref: KeyRef,
+    certificate: x509.Certificate,
+    now: dt.datetime,
+) -> int:
+    """Record a CA: its certificate and the reference of its key in the token (never a PIN)."""
+    return insert_authority(
+        connection,
+        name=name,
+        role=role,
+        parent_id=parent_id,
+        key_token_label=ref.token_label,
+        key_label=ref.label,
+        key_id=ref.key_id.hex(),
+        key_algorithm=ref.algorithm.value,
+        certificate_der=certificate.public_bytes(Encoding.DER),
+        sha256_fingerprint=fingerprint(certificate),
+        subject=certificate.subject.rfc4514_string(),
+        not_before=certificate.not_valid_before_utc,
+        not_after=certificate.not_valid_after_utc,
+        created_at=now,
+    )

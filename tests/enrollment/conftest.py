@@ -7,17 +7,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import Engine
 
 from pwa_server.enrollment.download import Downloads
 from pwa_server.enrollment.policy import EnrollmentPolicy
 from pwa_server.enrollment.service import EnrollmentService, Invitation
-from pwa_server.pki.authority import fingerprint, load_authority
+from pwa_server.pki.authority import load_authority
+from pwa_server.pki.hierarchy import record_authority
 from pwa_server.pki.packaging.signing_identity import load_signing_identity
 from pwa_server.pki.tls_identity import TlsFiles
 from pwa_server.runtime import Services, enrollment_service, profile_identifier_prefix
-from pwa_server.store.authorities import insert_authority
 from pwa_server.store.database import create_database_engine, migrate
 
 START = dt.datetime(2026, 4, 1, 9, 0, tzinfo=dt.UTC)
@@ -58,23 +57,14 @@ def _copy_authorities(engine: Engine, services: Services) -> None:
     with engine.begin() as connection:
         parent = None
         for authority in (services.root, services.issuing):
-            certificate = authority.certificate
-            ref = authority.key_ref
-            parent = insert_authority(
+            parent = record_authority(
                 connection,
                 name=authority.name,
                 role=authority.role,
                 parent_id=parent,
-                key_token_label=ref.token_label,
-                key_label=ref.label,
-                key_id=ref.key_id.hex(),
-                key_algorithm=ref.algorithm.value,
-                certificate_der=certificate.public_bytes(Encoding.DER),
-                sha256_fingerprint=fingerprint(certificate),
-                subject=certificate.subject.rfc4514_string(),
-                not_before=certificate.not_valid_before_utc,
-                not_after=certificate.not_valid_after_utc,
-                created_at=START,
+                ref=authority.key_ref,
+                certificate=authority.certificate,
+                now=START,
             )
 
 
