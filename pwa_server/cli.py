@@ -92,6 +92,7 @@ def _serve(settings: Settings) -> int:
     print(f"Shomei PWA:          https://{host}:{settings.https_port}/", flush=True)
     print(f"Installation check:  https://{host}:{settings.check_port}/check", flush=True)
     print(f"Root CA certificate: https://{host}:{settings.https_port}/pki/root.crt", flush=True)
+    print(f"CRL (plain HTTP):    {settings.public_pki_url}/issuing.crl", flush=True)
     print(f"{settings.workers} worker processes; Ctrl-C stops", flush=True)
     return supervise(settings, listeners)
 

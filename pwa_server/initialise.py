@@ -11,7 +11,7 @@ from hsm import TokenNotFoundError
 from hsm.softhsm import init_token, write_config
 from pwa_server.pki.hierarchy import ensure_hierarchy
 from pwa_server.pki.tls_identity import TlsFiles, ensure_tls_identity
-from pwa_server.runtime import open_token
+from pwa_server.runtime import open_token, publication_urls
 from pwa_server.settings import Settings
 from pwa_server.store.database import create_database_engine, current_revision, migrate
 
@@ -50,6 +50,7 @@ def initialise(settings: Settings, now: dt.datetime) -> list[str]:
                 issuing=issuing,
                 hostnames=settings.public_hostnames,
                 now=now,
+                urls=publication_urls(settings),
             ):
                 created.append("TLS server certificate for " + ", ".join(settings.public_hostnames))
         finally:

@@ -18,6 +18,7 @@ from pwa_server.enrollment.policy import EnrollmentPolicy
 from pwa_server.enrollment.service import EnrollmentService
 from pwa_server.pki.authority import Authority, load_authority
 from pwa_server.pki.packaging.signing_identity import SigningIdentity, load_signing_identity
+from pwa_server.pki.profiles import PublicationUrls
 from pwa_server.pki.tls_identity import TlsFiles
 from pwa_server.settings import Settings
 from pwa_server.store.database import check, create_database_engine
@@ -88,6 +89,7 @@ def open_services(settings: Settings, *, retry: bool = False) -> Services:
             root=root,
             signing=_profile_signer(settings),
             identifier_prefix=profile_identifier_prefix(settings),
+            urls=publication_urls(settings),
         )
     except BaseException:
         token.close()
@@ -106,6 +108,14 @@ def enrollment_service(settings: Settings, engine: Engine) -> EnrollmentService:
     )
     return EnrollmentService(
         engine, EnrollmentPolicy.from_settings(settings), mails, settings.effective_public_url
+    )
+
+
+def publication_urls(settings: Settings) -> PublicationUrls:
+    """The issuing CA's CRL and certificate, as issued certificates name them."""
+    return PublicationUrls(
+        crl=f"{settings.public_pki_url}/issuing.crl",
+        ca_issuers=f"{settings.public_pki_url}/issuing.crt",
     )
 
 

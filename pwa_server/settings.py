@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
@@ -48,6 +49,9 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address the listeners bind to")
     https_port: int = Field(8443, ge=0, le=65535, description="The PWA over HTTPS")
     check_port: int = Field(8444, ge=0, le=65535, description="Installation check (client TLS)")
+    http_port: int = Field(
+        8080, ge=0, le=65535, description="Plain HTTP for /pki (CRL, CA certificates) only"
+    )
     public_hostnames: list[str] = Field(
         ["localhost", "127.0.0.1"], min_length=1, description="Names in the TLS certificate"
     )
@@ -132,6 +136,13 @@ class Settings(BaseSettings):
     def mail_dir(self) -> Path:
         """Where mails go as .eml files when no SMTP server is configured."""
         return self.data_dir / "mail"
+
+    @property
+    def public_pki_url(self) -> str:
+        """Where relying parties fetch CRLs and CA certificates: plain HTTP (RFC 5280 practice;
+        the objects are signed, and TLS would make revocation checking depend on itself)."""
+        host = urlsplit(self.effective_public_url).hostname or self.public_hostnames[0]
+        return f"http://{host}:{self.http_port}/pki"
 
     @property
     def effective_public_url(self) -> str:

@@ -66,6 +66,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         data_dir=tmp_path_factory.mktemp("var"),
         https_port=free_port(),
         check_port=free_port(),
+        http_port=free_port(),
         workers=2,
     )
 
@@ -180,6 +181,7 @@ class ShomeiServer:
             "SHOMEI_DATA_DIR": str(self.settings.data_dir),
             "SHOMEI_HTTPS_PORT": str(self.settings.https_port),
             "SHOMEI_CHECK_PORT": str(self.settings.check_port),
+            "SHOMEI_HTTP_PORT": str(self.settings.http_port),
             "SHOMEI_WORKERS": str(self.settings.workers),
         }
         with self.log.open("ab") as log:

@@ -400,6 +400,7 @@ def serve_ports() -> dict[str, str]:
     return {
         "SHOMEI_HTTPS_PORT": str(free_port()),
         "SHOMEI_CHECK_PORT": str(free_port()),
+        "SHOMEI_HTTP_PORT": str(free_port()),
         "SHOMEI_WORKERS": "1",
     }
 
@@ -440,11 +441,11 @@ def test_hsm_status_with_bad_configuration_exits_with_one_error_line(
     assert WRONG_PIN not in run.output
 
 
-@pytest.mark.parametrize("busy", ["https", "check"])
+@pytest.mark.parametrize("busy", ["https", "check", "http"])
 def test_serve_on_a_port_in_use_exits_with_one_error_line_naming_it(
     initialised_dir: Initialised, busy: str
 ) -> None:
-    ports = {"https": free_port(), "check": free_port()}
+    ports = {"https": free_port(), "check": free_port(), "http": free_port()}
     with socket.socket() as occupant:
         occupant.bind(("127.0.0.1", 0))
         occupant.listen()
@@ -455,6 +456,7 @@ def test_serve_on_a_port_in_use_exits_with_one_error_line_naming_it(
             env=initialised_dir.env(
                 SHOMEI_HTTPS_PORT=str(ports["https"]),
                 SHOMEI_CHECK_PORT=str(ports["check"]),
+                SHOMEI_HTTP_PORT=str(ports["http"]),
                 SHOMEI_WORKERS="1",
             ),
             cwd=initialised_dir.workdir,

@@ -25,7 +25,7 @@ from pwa_server.pki.authority import Authority
 from pwa_server.pki.issuance import issue
 from pwa_server.pki.packaging import mobileconfig, pkcs12
 from pwa_server.pki.packaging.signing_identity import SigningIdentity
-from pwa_server.pki.profiles import Profile
+from pwa_server.pki.profiles import Profile, PublicationUrls
 from pwa_server.store.certificates import revoke_superseded
 from pwa_server.store.enrollments import (
     EnrollmentRow,
@@ -78,6 +78,7 @@ class Downloads:
         root: Authority,
         signing: SigningIdentity,
         identifier_prefix: str,
+        urls: PublicationUrls,
     ) -> None:
         self.engine = engine
         self.policy = policy
@@ -85,6 +86,7 @@ class Downloads:
         self.root = root
         self.signing = signing
         self.identifier_prefix = identifier_prefix
+        self.urls = urls
 
     def download(
         self,
@@ -122,8 +124,11 @@ class Downloads:
                 # Seed 001: the expiry counts from the issuance notice, not from the install.
                 lifetime=notice + self.policy.validity - now,
                 enrollment_id=row.id,
+                urls=self.urls,
             )
-            revoke_superseded(connection, row.id, keep_id=record_id, now=now)
+            revoke_superseded(
+                connection, row.id, issuer_id=self.issuing.id, keep_id=record_id, now=now
+            )
             if row.status == "secret_registered":
                 update_enrollment(connection, row.id, status="downloaded", updated_at=now)
             # Packaged inside the transaction: if packaging fails, no certificate is recorded

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import Connection
 
 from pwa_server.pki.authority import Authority, fingerprint
-from pwa_server.pki.profiles import Profile, PublicKey, extensions
+from pwa_server.pki.profiles import Profile, PublicationUrls, PublicKey, extensions
 from pwa_server.store.certificates import insert_certificate
 
 # Clocks of phones and servers drift; a certificate valid from a few minutes ago is accepted
@@ -31,6 +31,7 @@ def sign_certificate(
     not_before: dt.datetime,
     not_after: dt.datetime,
     alt_names: Sequence[str] = (),
+    urls: PublicationUrls | None = None,
 ) -> x509.Certificate:
     """Build a certificate of `profile` and sign it with `signing_key` (SHA-256)."""
     builder = (
@@ -42,7 +43,7 @@ def sign_certificate(
         .not_valid_before(not_before)
         .not_valid_after(not_after)
     )
-    for extension, critical in extensions(profile, public_key, issuer_public_key, alt_names):
+    for extension, critical in extensions(profile, public_key, issuer_public_key, alt_names, urls):
         builder = builder.add_extension(extension, critical=critical)
     return builder.sign(signing_key, hashes.SHA256())
 
@@ -58,6 +59,7 @@ def issue(
     lifetime: dt.timedelta,
     alt_names: Sequence[str] = (),
     enrollment_id: str | None = None,
+    urls: PublicationUrls | None = None,
 ) -> tuple[x509.Certificate, int]:
     """Sign a certificate with `issuer` and record it on `connection`; returns it and its row id.
 
@@ -76,6 +78,7 @@ def issue(
         not_before=now - BACKDATE,
         not_after=not_after,
         alt_names=alt_names,
+        urls=urls,
     )
     record_id = insert_certificate(
         connection,

@@ -5,10 +5,11 @@ from __future__ import annotations
 import enum
 import ipaddress
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID
 
 PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
 
@@ -49,11 +50,46 @@ def subject_alternative_names(names: Sequence[str]) -> x509.SubjectAlternativeNa
     return x509.SubjectAlternativeName(general)
 
 
+@dataclass(frozen=True)
+class PublicationUrls:
+    """Where relying parties find the issuer's CRL and certificate (plain HTTP, RFC 5280)."""
+
+    crl: str
+    ca_issuers: str
+
+    def extensions(self) -> list[tuple[x509.ExtensionType, bool]]:
+        """CRL distribution point and authority information access (CA issuers)."""
+        return [
+            (
+                x509.CRLDistributionPoints(
+                    [
+                        x509.DistributionPoint(
+                            [x509.UniformResourceIdentifier(self.crl)], None, None, None
+                        )
+                    ]
+                ),
+                False,
+            ),
+            (
+                x509.AuthorityInformationAccess(
+                    [
+                        x509.AccessDescription(
+                            AuthorityInformationAccessOID.CA_ISSUERS,
+                            x509.UniformResourceIdentifier(self.ca_issuers),
+                        )
+                    ]
+                ),
+                False,
+            ),
+        ]
+
+
 def extensions(
     profile: Profile,
     subject_key: PublicKey,
     issuer_key: PublicKey,
     alt_names: Sequence[str] = (),
+    urls: PublicationUrls | None = None,
 ) -> list[tuple[x509.ExtensionType, bool]]:
     """The (extension, critical) pairs of a certificate of `profile`."""
     identifiers: list[tuple[x509.ExtensionType, bool]] = [
@@ -84,10 +120,12 @@ def extensions(
             (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False),
             (subject_alternative_names(alt_names), False),
             *identifiers,
+            *(urls.extensions() if urls else []),
         ]
     return [
         (x509.BasicConstraints(ca=False, path_length=None), True),
         (_key_usage(cert_sign=False, digital_signature=True, key_encipherment=rsa_key), True),
         (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), False),
         *identifiers,
+        *(urls.extensions() if urls else []),
     ]

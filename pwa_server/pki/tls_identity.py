@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 
 from pwa_server.pki.authority import Authority
 from pwa_server.pki.issuance import issue
-from pwa_server.pki.profiles import Profile, subject_alternative_names
+from pwa_server.pki.profiles import Profile, PublicationUrls, subject_alternative_names
 
 TLS_LIFETIME = dt.timedelta(days=397)
 RENEW_BEFORE = dt.timedelta(days=30)
@@ -53,6 +53,7 @@ def ensure_tls_identity(
     issuing: Authority,
     hostnames: list[str],
     now: dt.datetime,
+    urls: PublicationUrls | None = None,
 ) -> bool:
     """Issue a new server certificate unless the current one fits; True if one was issued."""
     pem = serialization.Encoding.PEM
@@ -72,6 +73,7 @@ def ensure_tls_identity(
             now=now,
             lifetime=TLS_LIFETIME,
             alt_names=hostnames,
+            urls=urls,
         )
     key_pem = key.private_bytes(
         pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()

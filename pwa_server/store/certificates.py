@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, insert, select, update
 
+from pwa_server.store.crls import mark_crl_stale
 from pwa_server.store.tables import certificates
 
 
@@ -89,9 +90,17 @@ def certificate_row(connection: Connection, issuer_id: int, serial: str) -> Cert
 
 
 def revoke_superseded(
-    connection: Connection, enrollment_id: str, *, keep_id: int, now: dt.datetime
+    connection: Connection,
+    enrollment_id: str,
+    *,
+    issuer_id: int,
+    keep_id: int,
+    now: dt.datetime,
 ) -> int:
-    """Revoke the enrollment's other valid certificates (reissue: lost phone, new password)."""
+    """Revoke the enrollment's other valid certificates (reissue: lost phone, new password).
+
+    The CA's CRL is marked stale in the same transaction, so that it is signed anew.
+    """
     result = connection.execute(
         update(certificates)
         .where(
@@ -101,4 +110,25 @@ def revoke_superseded(
         )
         .values(status="revoked", revoked_at=now, revocation_reason="superseded")
     )
+    if result.rowcount:
+        mark_crl_stale(connection, issuer_id)
     return int(result.rowcount)
+
+
+@dataclass(frozen=True)
+class RevokedEntry:
+    """One line of a CRL."""
+
+    serial: str
+    revoked_at: dt.datetime
+    reason: str | None
+
+
+def revoked_entries(connection: Connection, issuer_id: int) -> list[RevokedEntry]:
+    """Every revoked certificate of the CA, expired ones included (RFC 5280 allows either)."""
+    rows = connection.execute(
+        select(certificates.c.serial, certificates.c.revoked_at, certificates.c.revocation_reason)
+        .where(certificates.c.issuer_id == issuer_id, certificates.c.status == "revoked")
+        .order_by(certificates.c.id)
+    ).all()
+    return [RevokedEntry(row.serial, row.revoked_at, row.revocation_reason) for row in rows]

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     Column,
     DateTime,
     Dialect,
@@ -141,4 +142,17 @@ outbox_messages = Table(
     Column("delivered_at", UTCDateTime, nullable=True),
     Column("failed_at", UTCDateTime, nullable=True),
     Column("last_error", Text, nullable=True),
+)
+
+# The current CRL of each CA, shared by every worker and instance. The number only grows: each
+# new CRL claims the next one in the same transaction that stores it.
+crl_state = Table(
+    "crl_state",
+    metadata,
+    Column("authority_id", Integer, ForeignKey("certificate_authorities.id"), primary_key=True),
+    Column("crl_number", Integer, nullable=False),
+    Column("crl_der", LargeBinary, nullable=True),
+    Column("this_update", UTCDateTime, nullable=True),
+    Column("next_update", UTCDateTime, nullable=True),
+    Column("stale", Boolean, nullable=False),
 )

@@ -17,6 +17,7 @@ from pwa_server.web import check_routes, enroll_routes, pki_routes
 from pwa_server.web.errors import enrollment_error, http_exception, server_error
 from pwa_server.web.health import healthz
 from pwa_server.web.pages import home
+from pwa_server.web.plain_http import PlainHttpPkiOnlyMiddleware
 from pwa_server.web.proxy_tls import TrustedProxyTlsMiddleware
 from pwa_server.web.rendering import Renderer
 from pwa_server.web.security_headers import SecurityHeadersMiddleware
@@ -49,6 +50,7 @@ def create_app(services: Services) -> Starlette:
         ],
         middleware=[
             Middleware(SecurityHeadersMiddleware),
+            Middleware(PlainHttpPkiOnlyMiddleware),
             Middleware(TrustedProxyTlsMiddleware, trusted=services.settings.trusted_proxies),
             Middleware(
                 SessionMiddleware,

@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from cryptography.hazmat.primitives.serialization import Encoding
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from pwa_server.pki.authority import fingerprint
+from pwa_server.pki.crl import MEDIA_TYPE as CRL_MEDIA_TYPE
+from pwa_server.pki.crl import current_crl
 from pwa_server.runtime import Services
 
 _FORMATS = {
@@ -38,8 +41,22 @@ def _ca_endpoint(role: str, file_format: str) -> Callable[[Request], Awaitable[R
     return ca_certificate
 
 
+async def issuing_crl(request: Request) -> Response:
+    """The issuing CA's CRL (DER), signed anew after a revocation or before nextUpdate."""
+    services: Services = request.app.state.services
+    der = await run_in_threadpool(
+        current_crl, services.engine, services.issuing, now=services.now()
+    )
+    return Response(der, media_type=CRL_MEDIA_TYPE, headers={"cache-control": "public, max-age=60"})
+
+
 routes = [
-    Route(f"/pki/{role}.{file_format}", _ca_endpoint(role, file_format), methods=["GET", "HEAD"])
-    for role in ("root", "issuing")
-    for file_format in _FORMATS
+    *(
+        Route(
+            f"/pki/{role}.{file_format}", _ca_endpoint(role, file_format), methods=["GET", "HEAD"]
+        )
+        for role in ("root", "issuing")
+        for file_format in _FORMATS
+    ),
+    Route("/pki/issuing.crl", issuing_crl, methods=["GET", "HEAD"]),
 ]

@@ -1,8 +1,8 @@
 """`shomei serve`: the HTTPS listeners and the worker processes behind them.
 
-Two listeners, one application: the PWA on https_port, and the installation check on
+Three listeners, one application: the PWA on https_port; the installation check on
 check_port, which asks for (but does not require) a client certificate and accepts any, so
-that the application can judge it. Crypto work holds the
+that the application can judge it; and /pki/* over plain HTTP on http_port. Crypto work holds the
 GIL, so throughput comes from processes: the sockets are bound once here and shared by
 `workers` spawned processes, each running one uvicorn server per listener.
 """
@@ -46,13 +46,20 @@ class Listeners:
 
     https: socket.socket
     check: socket.socket
+    http: socket.socket
 
 
 def bind(settings: Settings) -> Listeners:
     """Bind both ports now, so that a port in use is reported before any worker starts."""
-    return Listeners(
-        _bind(settings.host, settings.https_port), _bind(settings.host, settings.check_port)
-    )
+    bound: list[socket.socket] = []
+    try:
+        for port in (settings.https_port, settings.check_port, settings.http_port):
+            bound.append(_bind(settings.host, port))
+    except ConfigurationError:
+        for sock in bound:
+            sock.close()
+        raise
+    return Listeners(*bound)
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -69,9 +76,14 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _config(settings: Settings, app: Starlette, *, client_certificates: bool) -> uvicorn.Config:
+def _config(
+    settings: Settings, app: Starlette, *, client_certificates: bool = False, tls: bool = True
+) -> uvicorn.Config:
     files = TlsFiles(settings.tls_dir)
     extra: dict[str, Any] = {}
+    if tls:
+        extra["ssl_certfile"] = str(files.certificate_chain)
+        extra["ssl_keyfile"] = str(files.private_key)
     if client_certificates:
 
         def context_factory(_config: uvicorn.Config, _default: object) -> ssl.SSLContext:
@@ -84,8 +96,6 @@ def _config(settings: Settings, app: Starlette, *, client_certificates: bool) ->
         app,
         http=ClientCertH11Protocol,
         lifespan="off",
-        ssl_certfile=str(files.certificate_chain),
-        ssl_keyfile=str(files.private_key),
         server_header=False,
         proxy_headers=False,
         log_config=None,
@@ -114,8 +124,9 @@ def run_worker(settings: Settings, listeners: Listeners) -> None:
     services = open_services(settings, retry=True)
     app = create_app(services)
     servers = [
-        (uvicorn.Server(_config(settings, app, client_certificates=False)), listeners.https),
+        (uvicorn.Server(_config(settings, app)), listeners.https),
         (uvicorn.Server(_config(settings, app, client_certificates=True)), listeners.check),
+        (uvicorn.Server(_config(settings, app, tls=False)), listeners.http),
     ]
 
     async def serve_all() -> None:
@@ -175,7 +186,7 @@ def supervise(settings: Settings, listeners: Listeners) -> int:
                 worker.join()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        listeners.https.close()
-        listeners.check.close()
+        for sock in (listeners.https, listeners.check, listeners.http):
+            sock.close()
     print("shomei: stopped", file=sys.stderr)
     return 0

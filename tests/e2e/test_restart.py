@@ -35,7 +35,11 @@ def _ca_pems(server: ShomeiServer) -> dict[str, bytes]:
 def test_restart_serves_the_same_certificate_authorities(tmp_path: Path) -> None:
     data_dir = tmp_path / "var"
     settings = Settings(
-        data_dir=data_dir, https_port=free_port(), check_port=free_port(), workers=1
+        data_dir=data_dir,
+        https_port=free_port(),
+        check_port=free_port(),
+        http_port=free_port(),
+        workers=1,
     )
     _shomei("init", data_dir=data_dir)
     server = ShomeiServer(settings, tmp_path / "serve.log")

@@ -55,3 +55,23 @@ def test_check_listener_accepts_a_connection_without_client_certificate(
 def test_listeners_do_not_tell_their_software(server: ShomeiServer) -> None:
     with server.client() as client:
         assert "server" not in client.get(f"{server.base_url}/healthz").headers
+
+
+def test_crl_and_ca_certificates_are_served_over_plain_http(
+    server: ShomeiServer, services: Services
+) -> None:
+    base = f"http://localhost:{server.settings.http_port}"
+    with httpx.Client(timeout=30) as client:
+        crl = client.get(f"{base}/pki/issuing.crl")
+        root = client.get(f"{base}/pki/root.pem")
+    assert crl.status_code == 200
+    assert crl.headers["content-type"] == "application/pkix-crl"
+    assert x509.load_der_x509_crl(crl.content).issuer == services.issuing.certificate.subject
+    assert root.status_code == 200
+
+
+def test_plain_http_serves_nothing_but_pki(server: ShomeiServer) -> None:
+    base = f"http://localhost:{server.settings.http_port}"
+    with httpx.Client(timeout=30) as client:
+        for path in ("/", "/download", "/healthz", "/enroll/x"):
+            assert client.get(f"{base}{path}").status_code == 404

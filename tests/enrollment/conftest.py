@@ -16,7 +16,12 @@ from pwa_server.pki.authority import load_authority
 from pwa_server.pki.hierarchy import record_authority
 from pwa_server.pki.packaging.signing_identity import load_signing_identity
 from pwa_server.pki.tls_identity import TlsFiles
-from pwa_server.runtime import Services, enrollment_service, profile_identifier_prefix
+from pwa_server.runtime import (
+    Services,
+    enrollment_service,
+    profile_identifier_prefix,
+    publication_urls,
+)
 from pwa_server.store.database import create_database_engine, migrate
 
 START = dt.datetime(2026, 4, 1, 9, 0, tzinfo=dt.UTC)
@@ -72,18 +77,21 @@ def _copy_authorities(engine: Engine, services: Services) -> None:
 def enrolling(database_url: str, services: Services) -> Iterator[Enrolling]:
     """Enrollment services on an empty database of each kind."""
     engine = create_database_engine(database_url)
-    migrate(engine)
-    _copy_authorities(engine, services)
-    settings = services.settings
-    policy = EnrollmentPolicy.from_settings(settings)
-    files = TlsFiles(settings.tls_dir)
-    downloads = Downloads(
-        engine,
-        policy,
-        issuing=load_authority(engine, services.token, "issuing"),
-        root=load_authority(engine, services.token, "root"),
-        signing=load_signing_identity(files.certificate_chain, files.private_key),
-        identifier_prefix=profile_identifier_prefix(settings),
-    )
-    yield Enrolling(engine, enrollment_service(settings, engine), downloads, policy)
-    engine.dispose()
+    try:
+        migrate(engine)
+        _copy_authorities(engine, services)
+        settings = services.settings
+        policy = EnrollmentPolicy.from_settings(settings)
+        files = TlsFiles(settings.tls_dir)
+        downloads = Downloads(
+            engine,
+            policy,
+            issuing=load_authority(engine, services.token, "issuing"),
+            root=load_authority(engine, services.token, "root"),
+            signing=load_signing_identity(files.certificate_chain, files.private_key),
+            identifier_prefix=profile_identifier_prefix(settings),
+            urls=publication_urls(settings),
+        )
+        yield Enrolling(engine, enrollment_service(settings, engine), downloads, policy)
+    finally:
+        engine.dispose()

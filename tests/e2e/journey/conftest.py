@@ -48,6 +48,7 @@ class JourneyServer(ShomeiServer):
             "SHOMEI_DATA_DIR": str(self.settings.data_dir),
             "SHOMEI_HTTPS_PORT": str(self.settings.https_port),
             "SHOMEI_CHECK_PORT": str(self.settings.check_port),
+            "SHOMEI_HTTP_PORT": str(self.settings.http_port),
             "SHOMEI_WORKERS": str(self.settings.workers),
             **self.extra_env,
         }
@@ -113,7 +114,11 @@ def journey_server(
     """A fresh `shomei init` data directory, served with SMTP delivery to `mailbox`."""
     base = tmp_path_factory.mktemp("journey")
     settings = Settings(
-        data_dir=base / "var", https_port=free_port(), check_port=free_port(), workers=2
+        data_dir=base / "var",
+        https_port=free_port(),
+        check_port=free_port(),
+        http_port=free_port(),
+        workers=2,
     )
     server = JourneyServer(
         settings,
