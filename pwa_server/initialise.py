@@ -9,7 +9,7 @@ from pathlib import Path
 
 from hsm import TokenNotFoundError
 from hsm.softhsm import init_token, write_config
-from pwa_server.pki.hierarchy import ensure_hierarchy
+from pwa_server.pki.hierarchy import ensure_hierarchy, ensure_ocsp_responder
 from pwa_server.pki.tls_identity import TlsFiles, ensure_tls_identity
 from pwa_server.runtime import open_token, publication_urls
 from pwa_server.settings import Settings
@@ -43,6 +43,14 @@ def initialise(settings: Settings, now: dt.datetime) -> list[str]:
                 engine, token, organization=settings.ca_organization, now=now
             )
             created += authorities
+            if ensure_ocsp_responder(
+                engine,
+                token,
+                organization=settings.ca_organization,
+                issuing=issuing,
+                now=now,
+            ):
+                created.append("OCSP responder")
             if ensure_tls_identity(
                 engine,
                 TlsFiles(settings.tls_dir),

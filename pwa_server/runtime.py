@@ -17,6 +17,7 @@ from pwa_server.enrollment.mails import EnrollmentMails, MailSender
 from pwa_server.enrollment.policy import EnrollmentPolicy
 from pwa_server.enrollment.service import EnrollmentService
 from pwa_server.pki.authority import Authority, load_authority
+from pwa_server.pki.ocsp import OcspResponder
 from pwa_server.pki.packaging.signing_identity import SigningIdentity, load_signing_identity
 from pwa_server.pki.profiles import PublicationUrls
 from pwa_server.pki.tls_identity import TlsFiles
@@ -39,6 +40,7 @@ class Services:
     issuing: Authority
     enrollments: EnrollmentService
     downloads: Downloads
+    ocsp: OcspResponder
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
 
     def now(self) -> dt.datetime:
@@ -82,6 +84,7 @@ def open_services(settings: Settings, *, retry: bool = False) -> Services:
     try:
         root = load_authority(engine, token, "root")
         issuing = load_authority(engine, token, "issuing")
+        responder = OcspResponder(engine, issuing, load_authority(engine, token, "ocsp"))
         downloads = Downloads(
             engine,
             EnrollmentPolicy.from_settings(settings),
@@ -96,7 +99,14 @@ def open_services(settings: Settings, *, retry: bool = False) -> Services:
         engine.dispose()
         raise
     return Services(
-        settings, engine, token, root, issuing, enrollment_service(settings, engine), downloads
+        settings,
+        engine,
+        token,
+        root,
+        issuing,
+        enrollment_service(settings, engine),
+        downloads,
+        responder,
     )
 
 
@@ -116,6 +126,7 @@ def publication_urls(settings: Settings) -> PublicationUrls:
     return PublicationUrls(
         crl=f"{settings.public_pki_url}/issuing.crl",
         ca_issuers=f"{settings.public_pki_url}/issuing.crt",
+        ocsp=f"{settings.public_pki_url}/ocsp",
     )
 
 

@@ -18,11 +18,17 @@ from pwa_server.store.authorities import active_authority, insert_authority
 
 ROOT_LIFETIME = dt.timedelta(days=20 * 365 + 5)
 ISSUING_LIFETIME = dt.timedelta(days=10 * 365 + 2)
+OCSP_RESPONDER_LIFETIME = dt.timedelta(days=365)
+RENEW_RESPONDER_BEFORE = dt.timedelta(days=30)
+_ISSUED = {
+    "issuing": (Profile.ISSUING_CA, ISSUING_LIFETIME),
+    "ocsp": (Profile.OCSP_RESPONDER, OCSP_RESPONDER_LIFETIME),
+}
 
 
 def ca_name(organization: str, role: str) -> x509.Name:
-    """Subject of our CA certificates: 'O=<organization>, CN=<organization> Root CA'."""
-    title = {"root": "Root CA", "issuing": "Issuing CA"}[role]
+    """Subject of our CA and responder certificates: 'O=<org>, CN=<org> Root CA'."""
+    title = {"root": "Root CA", "issuing": "Issuing CA", "ocsp": "OCSP Responder"}[role]
     return x509.Name(
         [
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
@@ -47,6 +53,27 @@ def ensure_hierarchy(
         _create_authority(engine, token, organization, "issuing", root, now)
         created.append("issuing CA")
     return root, load_authority(engine, token, "issuing"), created
+
+
+def ensure_ocsp_responder(
+    engine: Engine, token: Token, *, organization: str, issuing: Authority, now: dt.datetime
+) -> bool:
+    """A delegated OCSP responder for the issuing CA, its key in the token; True if made.
+
+    A new one is made when there is none, when it was issued by another CA, or when less
+    than 30 days remain; the newest is the one in use.
+    """
+    with engine.connect() as connection:
+        current = active_authority(connection, "ocsp")
+    if current is not None:
+        certificate = x509.load_der_x509_certificate(current.certificate_der)
+        if (
+            current.parent_id == issuing.id
+            and certificate.not_valid_after_utc - now > RENEW_RESPONDER_BEFORE
+        ):
+            return False
+    _create_authority(engine, token, organization, "ocsp", issuing, now)
+    return True
 
 
 def _create_authority(
@@ -75,15 +102,16 @@ def _create_authority(
                 not_after=now + ROOT_LIFETIME,
             )
         else:
+            profile, lifetime = _ISSUED[role]
             certificate = sign_certificate(
                 parent.private_key,
                 subject=subject,
                 public_key=key.public_key(),
                 issuer_name=parent.certificate.subject,
                 issuer_public_key=parent.private_key.public_key(),
-                profile=Profile.ISSUING_CA,
+                profile=profile,
                 not_before=now,
-                not_after=min(now + ISSUING_LIFETIME, parent.certificate.not_valid_after_utc),
+                not_after=min(now + lifetime, parent.certificate.not_valid_after_utc),
             )
         with engine.begin() as connection:
             record_authority(

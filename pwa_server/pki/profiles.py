@@ -21,6 +21,7 @@ class Profile(enum.StrEnum):
     ISSUING_CA = "issuing-ca"
     TLS_SERVER = "tls-server"
     CLIENT = "client"
+    OCSP_RESPONDER = "ocsp-responder"
 
 
 def _key_usage(
@@ -52,13 +53,15 @@ def subject_alternative_names(names: Sequence[str]) -> x509.SubjectAlternativeNa
 
 @dataclass(frozen=True)
 class PublicationUrls:
-    """Where relying parties find the issuer's CRL and certificate (plain HTTP, RFC 5280)."""
+    """Where relying parties find the CRL, the OCSP responder and the issuer's certificate
+    (plain HTTP, RFC 5280 practice)."""
 
     crl: str
     ca_issuers: str
+    ocsp: str
 
     def extensions(self) -> list[tuple[x509.ExtensionType, bool]]:
-        """CRL distribution point and authority information access (CA issuers)."""
+        """CRL distribution point and authority information access (OCSP, CA issuers)."""
         return [
             (
                 x509.CRLDistributionPoints(
@@ -74,9 +77,13 @@ class PublicationUrls:
                 x509.AuthorityInformationAccess(
                     [
                         x509.AccessDescription(
+                            AuthorityInformationAccessOID.OCSP,
+                            x509.UniformResourceIdentifier(self.ocsp),
+                        ),
+                        x509.AccessDescription(
                             AuthorityInformationAccessOID.CA_ISSUERS,
                             x509.UniformResourceIdentifier(self.ca_issuers),
-                        )
+                        ),
                     ]
                 ),
                 False,
@@ -109,6 +116,16 @@ def extensions(
         return [
             (x509.BasicConstraints(ca=True, path_length=0), True),
             (_key_usage(cert_sign=True, digital_signature=False, key_encipherment=False), True),
+            *identifiers,
+        ]
+    if profile is Profile.OCSP_RESPONDER:
+        # RFC 6960 4.2.2.2: a delegated responder, marked by its EKU; id-pkix-ocsp-nocheck
+        # tells clients not to ask about the responder's own status.
+        return [
+            (x509.BasicConstraints(ca=False, path_length=None), True),
+            (_key_usage(cert_sign=False, digital_signature=True, key_encipherment=False), True),
+            (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.OCSP_SIGNING]), False),
+            (x509.OCSPNoCheck(), False),
             *identifiers,
         ]
     if profile is Profile.TLS_SERVER:

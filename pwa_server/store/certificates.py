@@ -67,6 +67,8 @@ class CertificateRow:
     enrollment_id: str | None
     certificate_der: bytes
     not_after: dt.datetime
+    revoked_at: dt.datetime | None
+    revocation_reason: str | None
 
 
 def certificate_row(connection: Connection, issuer_id: int, serial: str) -> CertificateRow | None:
@@ -80,6 +82,8 @@ def certificate_row(connection: Connection, issuer_id: int, serial: str) -> Cert
             table.c.enrollment_id,
             table.c.certificate_der,
             table.c.not_after,
+            table.c.revoked_at,
+            table.c.revocation_reason,
         ).where(table.c.issuer_id == issuer_id, table.c.serial == serial)
     ).one_or_none()
     if row is None:

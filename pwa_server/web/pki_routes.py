@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Awaitable, Callable
+from urllib.parse import unquote
 
 from cryptography.hazmat.primitives.serialization import Encoding
 from starlette.concurrency import run_in_threadpool
@@ -13,6 +16,7 @@ from starlette.routing import Route
 from pwa_server.pki.authority import fingerprint
 from pwa_server.pki.crl import MEDIA_TYPE as CRL_MEDIA_TYPE
 from pwa_server.pki.crl import current_crl
+from pwa_server.pki.ocsp import MEDIA_TYPE as OCSP_MEDIA_TYPE
 from pwa_server.runtime import Services
 
 _FORMATS = {
@@ -50,7 +54,36 @@ async def issuing_crl(request: Request) -> Response:
     return Response(der, media_type=CRL_MEDIA_TYPE, headers={"cache-control": "public, max-age=60"})
 
 
+_MAX_REQUEST = 4096  # an OCSP request for one certificate is ~100 bytes; refuse anything huge
+
+
+async def ocsp_post(request: Request) -> Response:
+    """RFC 6960 A.1: the DER request in the body."""
+    body = await request.body()
+    if len(body) > _MAX_REQUEST:
+        return Response(status_code=413)
+    return await _ocsp(request, body)
+
+
+async def ocsp_get(request: Request) -> Response:
+    """RFC 6960 A.1: the base64 of the DER request, URL-encoded, in the path."""
+    encoded = unquote(request.path_params["request"])
+    try:
+        body = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        body = b""
+    return await _ocsp(request, body[:_MAX_REQUEST])
+
+
+async def _ocsp(request: Request, body: bytes) -> Response:
+    services: Services = request.app.state.services
+    der = await run_in_threadpool(services.ocsp.respond, body, now=services.now())
+    return Response(der, media_type=OCSP_MEDIA_TYPE, headers={"cache-control": "no-cache"})
+
+
 routes = [
+    Route("/pki/ocsp", ocsp_post, methods=["POST"]),
+    Route("/pki/ocsp/{request:path}", ocsp_get, methods=["GET"]),
     *(
         Route(
             f"/pki/{role}.{file_format}", _ca_endpoint(role, file_format), methods=["GET", "HEAD"]

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.serialization import Encoding, pkcs12
+from cryptography.x509 import ocsp
 
+from pwa_server.enrollment.download import Platform
 from pwa_server.runtime import Services
-from tests.conftest import ShomeiServer
+from tests.conftest import ShomeiServer, openssl
 
 
 def test_healthz_reports_database_and_token(server: ShomeiServer) -> None:
@@ -75,3 +82,84 @@ def test_plain_http_serves_nothing_but_pki(server: ShomeiServer) -> None:
     with httpx.Client(timeout=30) as client:
         for path in ("/", "/download", "/healthz", "/enroll/x"):
             assert client.get(f"{base}{path}").status_code == 404
+
+
+def _enrolled_certificate(services: Services, user: str) -> tuple[x509.Certificate, str]:
+    """A certificate through the real enrollment path, on the database the server uses."""
+    now = dt.datetime.now(dt.UTC)
+    invitation = services.enrollments.create(user_id=user, email=f"{user}@example.jp", now=now)
+    services.enrollments.verify_one_time_password(
+        invitation.enrollment_id, invitation.one_time_password, now=now
+    )
+    issued = services.enrollments.register_secret(
+        invitation.enrollment_id,
+        question="first-pet",
+        answer="Pochi",
+        answer_confirm="Pochi",
+        now=now,
+    )
+    content = services.downloads.download(
+        certificate_user_id=issued.certificate_user_id,
+        download_password=issued.download_password,
+        platform=Platform.ANDROID,
+        now=now,
+    ).content
+    _, certificate, _ = pkcs12.load_key_and_certificates(content, issued.download_password.encode())
+    assert certificate is not None
+    return certificate, issued.certificate_user_id
+
+
+def _openssl_ocsp(server: ShomeiServer, certificate: x509.Certificate, tmp_path: Path) -> str:
+    leaf = tmp_path / "leaf.pem"
+    leaf.write_bytes(certificate.public_bytes(Encoding.PEM))
+    chain = Path(server.ca_bundle)
+    issuing = tmp_path / "issuing.pem"
+    issuing.write_bytes(
+        x509.load_pem_x509_certificates(chain.read_bytes())[1].public_bytes(Encoding.PEM)
+    )
+    result = openssl(
+        "ocsp",
+        "-issuer",
+        issuing,
+        "-CAfile",
+        chain,
+        "-cert",
+        leaf,
+        "-url",
+        f"http://localhost:{server.settings.http_port}/pki/ocsp",
+    )
+    assert "Response verify OK" in result.stderr, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_openssl_ocsp_says_good_then_revoked_after_a_reissue(
+    server: ShomeiServer, services: Services, tmp_path: Path
+) -> None:
+    certificate, cuid = _enrolled_certificate(services, "ocsp-user")
+    assert ": good" in _openssl_ocsp(server, certificate, tmp_path)
+
+    now = dt.datetime.now(dt.UTC)
+    reissued = services.enrollments.reissue_with_secret_answer(cuid, "pochi", now=now)
+    services.downloads.download(
+        certificate_user_id=cuid,
+        download_password=reissued.download_password,
+        platform=Platform.ANDROID,
+        now=now,
+    )
+    assert ": revoked" in _openssl_ocsp(server, certificate, tmp_path)
+
+
+def test_ocsp_answers_get_requests_too(server: ShomeiServer, services: Services) -> None:
+    certificate, _ = _enrolled_certificate(services, "ocsp-get-user")
+    request = (
+        ocsp.OCSPRequestBuilder()
+        .add_certificate(certificate, services.issuing.certificate, hashes.SHA1())  # noqa: S303
+        .build()
+        .public_bytes(Encoding.DER)
+    )
+    encoded = quote(base64.b64encode(request).decode(), safe="")
+    with httpx.Client(timeout=30) as client:
+        answer = client.get(f"http://localhost:{server.settings.http_port}/pki/ocsp/{encoded}")
+    assert answer.headers["content-type"] == "application/ocsp-response"
+    response = ocsp.load_der_ocsp_response(answer.content)
+    assert response.certificate_status is ocsp.OCSPCertStatus.GOOD

@@ -14,6 +14,7 @@ from pwa_server.enrollment.policy import EnrollmentPolicy
 from pwa_server.enrollment.service import EnrollmentService, Invitation
 from pwa_server.pki.authority import load_authority
 from pwa_server.pki.hierarchy import record_authority
+from pwa_server.pki.ocsp import OcspResponder
 from pwa_server.pki.packaging.signing_identity import load_signing_identity
 from pwa_server.pki.tls_identity import TlsFiles
 from pwa_server.runtime import (
@@ -35,6 +36,7 @@ class Enrolling:
     service: EnrollmentService
     downloads: Downloads
     policy: EnrollmentPolicy
+    ocsp: OcspResponder
 
     def invite(self, user_id: str = "alice", now: dt.datetime = START) -> Invitation:
         return self.service.create(user_id=user_id, email=f"{user_id}@example.jp", now=now)
@@ -61,7 +63,7 @@ def _copy_authorities(engine: Engine, services: Services) -> None:
     """Record the session's CAs (same token keys) in a fresh database."""
     with engine.begin() as connection:
         parent = None
-        for authority in (services.root, services.issuing):
+        for authority in (services.root, services.issuing, services.ocsp.responder):
             parent = record_authority(
                 connection,
                 name=authority.name,
@@ -92,6 +94,9 @@ def enrolling(database_url: str, services: Services) -> Iterator[Enrolling]:
             identifier_prefix=profile_identifier_prefix(settings),
             urls=publication_urls(settings),
         )
-        yield Enrolling(engine, enrollment_service(settings, engine), downloads, policy)
+        responder = OcspResponder(
+            engine, downloads.issuing, load_authority(engine, services.token, "ocsp")
+        )
+        yield Enrolling(engine, enrollment_service(settings, engine), downloads, policy, responder)
     finally:
         engine.dispose()

@@ -1,0 +1,146 @@
+"""The OCSP responder (RFC 6960) for the issuing CA: good, revoked or unknown, signed by a
+delegated responder whose key is in the token. Responses without a nonce are signed once per
+status and reused until the status changes or the response nears its nextUpdate."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509 import ocsp
+from sqlalchemy import Engine
+
+from pwa_server.pki.authority import Authority
+from pwa_server.store.certificates import certificate_row
+
+MEDIA_TYPE = "application/ocsp-response"
+REQUEST_MEDIA_TYPE = "application/ocsp-request"
+RESPONSE_LIFETIME = dt.timedelta(hours=12)
+REUSE_UNTIL_BEFORE_NEXT_UPDATE = dt.timedelta(hours=6)
+# SHA-1 CertIDs are what most clients send (RFC 5019); here SHA-1 only identifies, never signs.
+_HASHES: dict[str, hashes.HashAlgorithm] = {
+    "sha1": hashes.SHA1(),  # noqa: S303
+    "sha256": hashes.SHA256(),
+}
+_REASONS = {flag.value: flag for flag in x509.ReasonFlags}
+
+
+@dataclass(frozen=True)
+class _Status:
+    status: ocsp.OCSPCertStatus
+    revoked_at: dt.datetime | None = None
+    reason: x509.ReasonFlags | None = None
+
+
+def _issuer_hashes(issuing: Authority, algorithm: hashes.HashAlgorithm) -> tuple[bytes, bytes]:
+    """(issuerNameHash, issuerKeyHash) of the CertID for the issuing CA (RFC 6960 4.1.1)."""
+    name = hashes.Hash(algorithm)
+    name.update(issuing.certificate.subject.public_bytes())
+    key = hashes.Hash(algorithm)
+    # The hash covers the subjectPublicKey BIT STRING's value: the encoded point for EC, the
+    # DER RSAPublicKey for RSA.
+    public_key = issuing.certificate.public_key()
+    if isinstance(public_key, rsa.RSAPublicKey):
+        key.update(
+            public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
+        )
+    else:
+        key.update(
+            public_key.public_bytes(
+                serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+            )
+        )
+    return name.finalize(), key.finalize()
+
+
+class OcspResponder:
+    """Answers OCSP requests about certificates of one issuing CA."""
+
+    def __init__(self, engine: Engine, issuing: Authority, responder: Authority) -> None:
+        self.engine = engine
+        self.issuing = issuing
+        self.responder = responder
+        self._cache: dict[tuple[int, str, _Status], tuple[dt.datetime, bytes]] = {}
+        self._lock = threading.Lock()
+
+    def respond(self, request_der: bytes, *, now: dt.datetime) -> bytes:
+        """The DER response to a DER request; malformed or foreign requests get an error status."""
+        try:
+            request = ocsp.load_der_ocsp_request(request_der)
+            algorithm = _HASHES[request.hash_algorithm.name]
+        except (ValueError, KeyError, NotImplementedError):
+            return _unsuccessful(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
+        if (request.issuer_name_hash, request.issuer_key_hash) != _issuer_hashes(
+            self.issuing, algorithm
+        ):
+            return _unsuccessful(ocsp.OCSPResponseStatus.UNAUTHORIZED)
+        status = self._status(request.serial_number)
+        try:
+            nonce = request.extensions.get_extension_for_class(x509.OCSPNonce).value
+        except x509.ExtensionNotFound:
+            nonce = None
+        if nonce is not None:
+            return self._sign(request, algorithm, status, now, nonce)
+        key = (request.serial_number, algorithm.name, status)
+        with self._lock:
+            cached = self._cache.get(key)
+        if cached is not None and cached[0] - now > REUSE_UNTIL_BEFORE_NEXT_UPDATE:
+            return cached[1]
+        response = self._sign(request, algorithm, status, now, None)
+        with self._lock:
+            self._cache[key] = (now + RESPONSE_LIFETIME, response)
+        return response
+
+    def _status(self, serial_number: int) -> _Status:
+        with self.engine.connect() as connection:
+            row = certificate_row(connection, self.issuing.id, format(serial_number, "x"))
+        if row is None:
+            return _Status(ocsp.OCSPCertStatus.UNKNOWN)
+        if row.status == "revoked" and row.revoked_at is not None:
+            return _Status(
+                ocsp.OCSPCertStatus.REVOKED,
+                row.revoked_at,
+                _REASONS.get(row.revocation_reason or "", x509.ReasonFlags.unspecified),
+            )
+        return _Status(ocsp.OCSPCertStatus.GOOD)
+
+    def _sign(
+        self,
+        request: ocsp.OCSPRequest,
+        algorithm: hashes.HashAlgorithm,
+        status: _Status,
+        now: dt.datetime,
+        nonce: x509.OCSPNonce | None,
+    ) -> bytes:
+        builder = (
+            ocsp.OCSPResponseBuilder()
+            .add_response_by_hash(
+                issuer_name_hash=request.issuer_name_hash,
+                issuer_key_hash=request.issuer_key_hash,
+                serial_number=request.serial_number,
+                algorithm=algorithm,
+                cert_status=status.status,
+                this_update=now,
+                next_update=now + RESPONSE_LIFETIME,
+                revocation_time=status.revoked_at,
+                revocation_reason=status.reason,
+            )
+            .responder_id(ocsp.OCSPResponderEncoding.HASH, self.responder.certificate)
+            # The responder's chain up to the issuing CA, so clients that trust only the root
+            # can verify the delegated responder.
+            .certificates([self.responder.certificate, self.issuing.certificate])
+        )
+        if nonce is not None:
+            builder = builder.add_extension(nonce, critical=False)
+        response = builder.sign(self.responder.private_key, hashes.SHA256())
+        return response.public_bytes(serialization.Encoding.DER)
+
+
+def _unsuccessful(status: ocsp.OCSPResponseStatus) -> bytes:
+    return ocsp.OCSPResponseBuilder.build_unsuccessful(status).public_bytes(
+        serialization.Encoding.DER
+    )
