@@ -216,6 +216,7 @@ MIGRATIONS = Path(__file__).resolve().parents[1] / "pwa_server" / "store" / "mig
         "created SoftHSM token 'shomei'",
         "created root CA",
         "created issuing CA",
+        "created OCSP responder",
         "created TLS server certificate for localhost, 127.0.0.1",
     ],
 )
@@ -232,11 +233,14 @@ def test_init_on_an_empty_directory_migrates_the_database_to_the_newest_schema(
     assert f"created database schema {head}" in initialised_dir.first_init.stdout.splitlines()
 
 
-def test_init_creates_one_root_and_one_issuing_ca(initialised_dir: Initialised) -> None:
+def test_init_creates_one_root_one_issuing_ca_and_one_ocsp_responder(
+    initialised_dir: Initialised,
+) -> None:
     rows = table_rows(initialised_dir.data_dir, certificate_authorities)
 
     assert sorted((row.role, row.status) for row in rows) == [
         ("issuing", "active"),
+        ("ocsp", "active"),
         ("root", "active"),
     ]
 
@@ -301,6 +305,7 @@ def test_hsm_status_lists_the_ca_private_keys_as_sensitive_and_not_extractable(
     assert private_rows == {
         (labels["root"], "EC", "384", "true", "false"),
         (labels["issuing"], "EC", "256", "true", "false"),
+        (labels["ocsp"], "EC", "256", "true", "false"),
     }
 
 
@@ -327,6 +332,7 @@ def test_hsm_status_json_lists_the_ca_private_keys_as_sensitive_and_not_extracta
     assert private_keys == {
         (labels["root"], "EC", 384, True, False),
         (labels["issuing"], "EC", 256, True, False),
+        (labels["ocsp"], "EC", 256, True, False),
     }
 
 

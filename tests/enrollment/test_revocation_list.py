@@ -7,6 +7,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs12
+from cryptography.x509.oid import AuthorityInformationAccessOID
 
 from pwa_server.enrollment.download import Platform
 from pwa_server.pki.crl import CRL_LIFETIME, current_crl
@@ -145,7 +146,8 @@ def test_issued_certificates_name_the_crl_and_the_issuer_over_plain_http(
     points = certificate.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
     access = certificate.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
     crl_url = points[0].full_name[0].value
-    issuer_url = access[0].access_location.value
+    by_method = {item.access_method: item.access_location.value for item in access}
     assert crl_url.startswith("http://")
     assert crl_url.endswith("/pki/issuing.crl")
-    assert issuer_url.endswith("/pki/issuing.crt")
+    assert by_method[AuthorityInformationAccessOID.CA_ISSUERS].endswith("/pki/issuing.crt")
+    assert by_method[AuthorityInformationAccessOID.OCSP].endswith("/pki/ocsp")
