@@ -99,6 +99,10 @@ class SmtpTransport:
         except (aiosmtplib.SMTPException, OSError) as error:
             # Connection, TLS, authentication or a transient reply: worth trying again.
             raise DeliveryError(f"{self!r}: {_describe(error)}") from error
+        finally:
+            # A connect that failed half-way (TLS refused, no STARTTLS) never entered the
+            # block: close what it opened, or the socket lingers until garbage collection.
+            client.close()
         if refused:
             # Some recipients took it; retrying would send them a second copy, so the mail
             # counts as delivered and the refusals are only logged.

@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import itertools
 import logging
+import threading
 import time
 from pathlib import Path
 
@@ -151,7 +152,12 @@ def test_stopping_mid_batch_gives_back_the_unsent_claims(engine: Engine, tmp_pat
 class SlowInbox(Inbox):
     """Takes its time over each message, so that a sender can be cancelled mid-batch."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.receiving = threading.Event()
+
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.receiving.set()
         await asyncio.sleep(0.3)
         return await super().handle_DATA(server, session, envelope)
 
@@ -159,7 +165,8 @@ class SlowInbox(Inbox):
 def test_cancelling_mid_batch_gives_back_the_unsent_claims(
     engine: Engine, smtp_server_factory: ServerFactory
 ) -> None:
-    server = smtp_server_factory(SlowInbox())
+    inbox = SlowInbox()
+    server = smtp_server_factory(inbox)
     transport = SmtpTransport(host=server.host, port=server.port, security="none", timeout=5)
     with engine.begin() as connection:
         ids = [
@@ -169,7 +176,8 @@ def test_cancelling_mid_batch_gives_back_the_unsent_claims(
 
     async def scenario() -> None:
         task = asyncio.create_task(deliver_due(engine, transport, now=NOW))
-        await asyncio.sleep(0.1)  # the first message is being sent
+        # Cancel once the first message is really being sent, however slow the machine is.
+        assert await asyncio.to_thread(inbox.receiving.wait, 30)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
