@@ -5,16 +5,14 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from hsm import KeyNotFoundError, KeyRef
 from pwa_server.pki.authority import Authority, AuthorityError, fingerprint, load_authority
-from pwa_server.pki.hierarchy import ensure_hierarchy
+from pwa_server.pki.hierarchy import ensure_hierarchy, record_authority
 from pwa_server.runtime import Services
 from pwa_server.settings import Settings
-from pwa_server.store.authorities import insert_authority
 
 # SQLite triggers that make recording a CA fail the way a full disk or a lost server would.
 REFUSE_EVERY_CA = """
@@ -38,23 +36,15 @@ def now() -> dt.datetime:
 
 def record_ca(engine: Engine, role: str, authority: Authority, key: KeyRef) -> None:
     """Record `authority`'s certificate as the active `role` CA, with `key` as its token key."""
-    certificate = authority.certificate
     with engine.begin() as connection:
-        insert_authority(
+        record_authority(
             connection,
             name=f"recorded-{role}",
             role=role,
             parent_id=None,
-            key_token_label=key.token_label,
-            key_label=key.label,
-            key_id=key.key_id.hex(),
-            key_algorithm=key.algorithm.value,
-            certificate_der=certificate.public_bytes(Encoding.DER),
-            sha256_fingerprint=fingerprint(certificate),
-            subject=certificate.subject.rfc4514_string(),
-            not_before=certificate.not_valid_before_utc,
-            not_after=certificate.not_valid_after_utc,
-            created_at=now(),
+            ref=key,
+            certificate=authority.certificate,
+            now=now(),
         )
 
 
