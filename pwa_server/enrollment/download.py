@@ -134,7 +134,11 @@ class Downloads:
             # Packaged inside the transaction: if packaging fails, no certificate is recorded
             # and no download is counted.
             delivery = self._package(
-                key, certificate, credentials.normalise_typed(download_password), platform
+                key,
+                certificate,
+                row.certificate_user_id,
+                credentials.normalise_typed(download_password),
+                platform,
             )
         return delivery
 
@@ -169,11 +173,10 @@ class Downloads:
         self,
         key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey,
         certificate: x509.Certificate,
+        name: str,
         password: str,
         platform: Platform,
     ) -> Delivery:
-        cuid = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
-        name = cuid if isinstance(cuid, str) else cuid.decode()
         p12 = pkcs12.build_pkcs12(
             private_key=key,
             certificate=certificate,

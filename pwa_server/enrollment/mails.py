@@ -43,35 +43,35 @@ class EnrollmentMails:
         self.sender = sender
         self._templates = Templates()
 
-    def invitation(self, *, to: str, enrollment_url: str, expires_at: dt.datetime) -> EmailMessage:
-        """The enrollment URL only: the one-time password travels by another channel."""
+    def _compose(self, to: str, subject: str, template: str, **context: object) -> EmailMessage:
+        """A mail whose subject (an English msgid) and body come in both languages."""
         return compose(
             sender=self.sender.sender,
             to=to,
-            subject=_subject("Certificate enrollment"),
-            text=_bilingual(
-                self._templates,
-                "mail/invitation.txt",
-                enrollment_url=enrollment_url,
-                expires_at=_date(expires_at),
-            ),
+            subject=_subject(subject),
+            text=_bilingual(self._templates, template, **context),
             message_id_domain=self.sender.message_id_domain,
+        )
+
+    def invitation(self, *, to: str, enrollment_url: str, expires_at: dt.datetime) -> EmailMessage:
+        """The enrollment URL only: the one-time password travels by another channel."""
+        return self._compose(
+            to,
+            "Certificate enrollment",
+            "mail/invitation.txt",
+            enrollment_url=enrollment_url,
+            expires_at=_date(expires_at),
         )
 
     def download_guide(
         self, *, to: str, certificate_user_id: str, deadline: dt.datetime
     ) -> EmailMessage:
         """Seed 003's 'certificate download guide': user ID and URL, never the password."""
-        return compose(
-            sender=self.sender.sender,
-            to=to,
-            subject=_subject("Certificate download guide"),
-            text=_bilingual(
-                self._templates,
-                "mail/download_guide.txt",
-                certificate_user_id=certificate_user_id,
-                download_url=f"{self.sender.public_url}/download",
-                deadline=_date(deadline),
-            ),
-            message_id_domain=self.sender.message_id_domain,
+        return self._compose(
+            to,
+            "Certificate download guide",
+            "mail/download_guide.txt",
+            certificate_user_id=certificate_user_id,
+            download_url=f"{self.sender.public_url}/download",
+            deadline=_date(deadline),
         )
