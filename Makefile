@@ -7,7 +7,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Debian packages: what `make run` needs, and what the tests need on top of it.
 RUN_PACKAGES := softhsm2 openssl ca-certificates
-TEST_PACKAGES := $(RUN_PACKAGES) opensc curl chromium openjdk-17-jre-headless
+TEST_PACKAGES := $(RUN_PACKAGES) opensc curl chromium openjdk-17-jre-headless nginx-light
 
 .PHONY: run test lint bench system-run system-test clean-venv
 

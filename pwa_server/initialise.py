@@ -9,7 +9,12 @@ from pathlib import Path
 
 from hsm import TokenNotFoundError
 from hsm.softhsm import init_token, write_config
-from pwa_server.pki.hierarchy import ensure_hierarchy, ensure_ocsp_responder
+from pwa_server.audit import ensure_audit_key
+from pwa_server.pki.hierarchy import (
+    ensure_assertion_signer,
+    ensure_hierarchy,
+    ensure_ocsp_responder,
+)
 from pwa_server.pki.tls_identity import TlsFiles, ensure_tls_identity
 from pwa_server.runtime import open_token, publication_urls
 from pwa_server.settings import Settings
@@ -29,6 +34,9 @@ def initialise(settings: Settings, now: dt.datetime) -> list[str]:
     if not settings.session_key_file.exists():
         _write_secret(settings.session_key_file, secrets.token_hex(32))
         created.append("session signing key")
+    if not settings.webhook_key_file.exists():
+        _write_secret(settings.webhook_key_file, secrets.token_hex(32))
+        created.append("webhook key")
 
     engine = create_database_engine(settings.effective_database_url)
     try:
@@ -51,6 +59,16 @@ def initialise(settings: Settings, now: dt.datetime) -> list[str]:
                 now=now,
             ):
                 created.append("OCSP responder")
+            if ensure_assertion_signer(
+                engine,
+                token,
+                organization=settings.ca_organization,
+                issuing=issuing,
+                now=now,
+            ):
+                created.append("return assertion signer")
+            if ensure_audit_key(engine, token, now=now):
+                created.append("audit seal key")
             if ensure_tls_identity(
                 engine,
                 TlsFiles(settings.tls_dir),

@@ -16,12 +16,15 @@ from pwa_server.enrollment.download import Downloads
 from pwa_server.enrollment.mails import EnrollmentMails, MailSender
 from pwa_server.enrollment.policy import EnrollmentPolicy
 from pwa_server.enrollment.service import EnrollmentService
+from pwa_server.officers.service import OfficerService
 from pwa_server.pki.authority import Authority, load_authority
 from pwa_server.pki.ocsp import OcspResponder
 from pwa_server.pki.packaging.signing_identity import SigningIdentity, load_signing_identity
 from pwa_server.pki.profiles import PublicationUrls
 from pwa_server.pki.tls_identity import TlsFiles
-from pwa_server.settings import Settings
+from pwa_server.settings import ConfigurationError, Settings
+from pwa_server.sites.assertions import AssertionSigner, load_assertion_signer
+from pwa_server.sites.registry import SiteRegistry
 from pwa_server.store.database import check, create_database_engine
 
 # SoftHSM start-up sometimes fails with a general error when two processes initialise it at
@@ -41,6 +44,9 @@ class Services:
     enrollments: EnrollmentService
     downloads: Downloads
     ocsp: OcspResponder
+    sites: SiteRegistry
+    assertions: AssertionSigner
+    officers: OfficerService
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
 
     def now(self) -> dt.datetime:
@@ -94,6 +100,14 @@ def open_services(settings: Settings, *, retry: bool = False) -> Services:
             identifier_prefix=profile_identifier_prefix(settings),
             urls=publication_urls(settings),
         )
+        registry = site_registry(settings, engine)
+        assertions = load_assertion_signer(
+            engine,
+            token,
+            issuer=settings.effective_public_url,
+            lifetime=dt.timedelta(seconds=settings.return_assertion_seconds),
+            now=dt.datetime.now(dt.UTC),
+        )
     except BaseException:
         token.close()
         engine.dispose()
@@ -107,6 +121,9 @@ def open_services(settings: Settings, *, retry: bool = False) -> Services:
         enrollment_service(settings, engine),
         downloads,
         responder,
+        registry,
+        assertions,
+        OfficerService.from_settings(settings, engine),
     )
 
 
@@ -119,6 +136,17 @@ def enrollment_service(settings: Settings, engine: Engine) -> EnrollmentService:
     return EnrollmentService(
         engine, EnrollmentPolicy.from_settings(settings), mails, settings.effective_public_url
     )
+
+
+def site_registry(settings: Settings, engine: Engine) -> SiteRegistry:
+    """The relying sites, with the server's webhook key (made by `shomei init`)."""
+    try:
+        key = settings.webhook_key_file.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise ConfigurationError(
+            f"{settings.webhook_key_file} is missing: run `shomei init`"
+        ) from None
+    return SiteRegistry(engine, bytes.fromhex(key))
 
 
 def publication_urls(settings: Settings) -> PublicationUrls:

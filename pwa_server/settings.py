@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     downloads_allowed: int = Field(1, ge=1, le=10)
     download_window_days: int = Field(3, ge=1, le=90, description="After the first download")
     certificate_validity_days: int = Field(730, ge=1, le=3650)
+    # Key ceremonies (a new issuing CA, retiring one): approvals from this many distinct
+    # security officers (fewer when fewer exist), and how long a proposal stays open.
+    ceremony_approvals: int = Field(2, ge=1, le=9)
+    ceremony_proposal_hours: int = Field(24, ge=1, le=168)
 
     # Mail: with no SMTP host, messages are written to data_dir/mail as .eml files.
     smtp_host: str | None = None
@@ -78,6 +82,11 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     mail_from: str = "Shomei <no-reply@localhost>"
+
+    # Relying sites' JSON API: requests per API key per minute, shared by every instance.
+    api_rate_limit_per_minute: int = Field(120, ge=1, le=100_000)
+    # How long a return assertion may be used after the installation check made it.
+    return_assertion_seconds: int = Field(120, ge=10, le=900)
 
     # The identity that signs configuration profiles; default the listeners' TLS identity.
     profile_signing_certificate: Path | None = None
@@ -131,6 +140,11 @@ class Settings(BaseSettings):
     def session_key_file(self) -> Path:
         """The key that signs session cookies, shared by every worker."""
         return self.data_dir / "session.key"
+
+    @property
+    def webhook_key_file(self) -> Path:
+        """The key from which each site's webhook secret is derived, shared by every worker."""
+        return self.data_dir / "webhook.key"
 
     @property
     def mail_dir(self) -> Path:

@@ -33,7 +33,10 @@ POSTGRES_URL = os.environ.get("SHOMEI_TEST_POSTGRES_URL")
 
 
 def run_tool(
-    *arguments: str | Path, env: dict[str, str] | None = None, cwd: Path | None = None
+    *arguments: str | Path,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 60,
 ) -> subprocess.CompletedProcess[str]:
     """Run a command line tool and capture its output (the exit code is the caller's to check)."""
     return subprocess.run(
@@ -41,7 +44,7 @@ def run_tool(
         capture_output=True,
         text=True,
         check=False,
-        timeout=60,
+        timeout=timeout,
         env=env,
         cwd=cwd,
     )
@@ -149,9 +152,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 class ShomeiServer:
     """`shomei serve` in a child process, as a user would start it."""
 
-    def __init__(self, settings: Settings, log: Path) -> None:
+    def __init__(
+        self, settings: Settings, log: Path, environment: dict[str, str] | None = None
+    ) -> None:
         self.settings = settings
         self.log = log
+        self.environment = environment or {}
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -183,6 +189,7 @@ class ShomeiServer:
             "SHOMEI_CHECK_PORT": str(self.settings.check_port),
             "SHOMEI_HTTP_PORT": str(self.settings.http_port),
             "SHOMEI_WORKERS": str(self.settings.workers),
+            **self.environment,
         }
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(

@@ -217,6 +217,8 @@ MIGRATIONS = Path(__file__).resolve().parents[1] / "pwa_server" / "store" / "mig
         "created root CA",
         "created issuing CA",
         "created OCSP responder",
+        "created return assertion signer",
+        "created webhook key",
         "created TLS server certificate for localhost, 127.0.0.1",
     ],
 )
@@ -233,12 +235,13 @@ def test_init_on_an_empty_directory_migrates_the_database_to_the_newest_schema(
     assert f"created database schema {head}" in initialised_dir.first_init.stdout.splitlines()
 
 
-def test_init_creates_one_root_one_issuing_ca_and_one_ocsp_responder(
+def test_init_creates_a_root_an_issuing_ca_and_the_delegated_signers(
     initialised_dir: Initialised,
 ) -> None:
     rows = table_rows(initialised_dir.data_dir, certificate_authorities)
 
     assert sorted((row.role, row.status) for row in rows) == [
+        ("assertion", "active"),
         ("issuing", "active"),
         ("ocsp", "active"),
         ("root", "active"),
@@ -302,11 +305,13 @@ def test_hsm_status_lists_the_ca_private_keys_as_sensitive_and_not_extractable(
         if line.startswith("private ")
     }
 
-    assert private_rows == {
+    assert private_rows >= {
         (labels["root"], "EC", "384", "true", "false"),
         (labels["issuing"], "EC", "256", "true", "false"),
         (labels["ocsp"], "EC", "256", "true", "false"),
+        (labels["assertion"], "EC", "256", "true", "false"),
     }
+    assert all(row[-2:] == ("true", "false") for row in private_rows)
 
 
 def test_hsm_status_json_names_the_token_label_and_serial(
@@ -329,11 +334,13 @@ def test_hsm_status_json_lists_the_ca_private_keys_as_sensitive_and_not_extracta
         if key["object_class"] == "private"
     }
 
-    assert private_keys == {
+    assert private_keys >= {
         (labels["root"], "EC", 384, True, False),
         (labels["issuing"], "EC", 256, True, False),
         (labels["ocsp"], "EC", 256, True, False),
+        (labels["assertion"], "EC", 256, True, False),
     }
+    assert all(key[-2:] == (True, False) for key in private_keys)
 
 
 def test_hsm_status_never_prints_the_pin(status_text: Run, initialised_dir: Initialised) -> None:

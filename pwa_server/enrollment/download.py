@@ -12,7 +12,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 from sqlalchemy import Engine
 
+from pwa_server.audit import Actor, AuditAction, record
 from pwa_server.enrollment import credentials
+from pwa_server.enrollment.audit_trail import record_enrollment_event
 from pwa_server.enrollment.errors import (
     DownloadWindowClosedError,
     EnrollmentCancelledError,
@@ -21,11 +23,13 @@ from pwa_server.enrollment.errors import (
 )
 from pwa_server.enrollment.lockout import check_guess
 from pwa_server.enrollment.policy import EnrollmentPolicy
+from pwa_server.enrollment.revocation import announce_revoked, record_revoked
 from pwa_server.pki.authority import Authority
 from pwa_server.pki.issuance import issue
 from pwa_server.pki.packaging import mobileconfig, pkcs12
 from pwa_server.pki.packaging.signing_identity import SigningIdentity
 from pwa_server.pki.profiles import Profile, PublicationUrls
+from pwa_server.sites.webhooks import EventType, enqueue_event
 from pwa_server.store.certificates import revoke_superseded
 from pwa_server.store.enrollments import (
     EnrollmentRow,
@@ -126,9 +130,20 @@ class Downloads:
                 enrollment_id=row.id,
                 urls=self.urls,
             )
-            revoke_superseded(
-                connection, row.id, issuer_id=self.issuing.id, keep_id=record_id, now=now
+            serial = format(certificate.serial_number, "x")
+            enqueue_event(
+                connection,
+                enrollment_id=row.id,
+                event=EventType.CERTIFICATE_ISSUED,
+                data={
+                    "serial": serial,
+                    "certificate_user_id": row.certificate_user_id,
+                    "not_after": certificate.not_valid_after_utc.isoformat(),
+                },
+                now=now,
             )
+            superseded = revoke_superseded(connection, row.id, keep_id=record_id, now=now)
+            announce_revoked(connection, superseded, reason="superseded", now=now)
             if row.status == "secret_registered":
                 update_enrollment(connection, row.id, status="downloaded", updated_at=now)
             # Packaged inside the transaction: if packaging fails, no certificate is recorded
@@ -139,6 +154,32 @@ class Downloads:
                 row.certificate_user_id,
                 credentials.normalise_typed(download_password),
                 platform,
+            )
+            # Recorded last, once nothing can fail but the commit: the audit head stays
+            # locked only briefly, and a failed packaging leaves no event.
+            facts = {"serial": serial, "profile": row.profile, "platform": platform.value}
+            record_enrollment_event(
+                connection, AuditAction.ENROLLMENT_DOWNLOADED, row.id, details=facts, now=now
+            )
+            user = Actor.user(row.id)
+            record(
+                connection,
+                actor_kind=user.kind,
+                actor=user.name,
+                action=AuditAction.CERTIFICATE_ISSUED,
+                subject_kind="certificate",
+                subject=serial,
+                details={
+                    **facts,
+                    "issuer_id": self.issuing.id,
+                    "enrollment_id": row.id,
+                    "certificate_user_id": row.certificate_user_id,
+                    "not_after": certificate.not_valid_after_utc.isoformat(),
+                },
+                now=now,
+            )
+            record_revoked(
+                connection, superseded, reason="superseded", actor=user, now=now, replaced_by=serial
             )
         return delivery
 
@@ -164,6 +205,7 @@ class Downloads:
             limit=self.policy.max_failures,
             now=now,
             matches=lambda: credentials.verify_secret(stored, typed),
+            failure=AuditAction.ENROLLMENT_DOWNLOAD_PASSWORD_FAILED,
         )
         with self.engine.begin() as connection:
             reset_attempts(connection, row.id, now=now)

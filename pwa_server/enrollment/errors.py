@@ -50,3 +50,13 @@ class DownloadWindowClosedError(EnrollmentError):
 
 class TooManyAttemptsAtOnceError(EnrollmentError):
     """As many guesses as the lockout allows are being checked right now: try again shortly."""
+
+
+class CertificateNotFoundError(EnrollmentError):
+    """No such certificate (or not one the caller may see), or it was revoked already."""
+
+    def __init__(self, serial: str, *, already_revoked: bool = False) -> None:
+        suffix = " is already revoked" if already_revoked else ""
+        super().__init__(f"certificate {serial}{suffix}")
+        self.serial = serial
+        self.already_revoked = already_revoked

@@ -11,7 +11,10 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import Engine
 
+from pwa_server.audit import AuditAction
+from pwa_server.enrollment.audit_trail import record_enrollment_event
 from pwa_server.pki.authority import Authority
+from pwa_server.sites.webhooks import EventType, enqueue_event
 from pwa_server.store.certificates import certificate_row
 from pwa_server.store.enrollments import update_enrollment
 
@@ -57,14 +60,29 @@ def check_installation(
     if row.enrollment_id is not None:
         with engine.begin() as connection:
             # The first successful check is the installation; later ones change nothing.
-            update_enrollment(
+            if update_enrollment(
                 connection,
                 row.enrollment_id,
                 expected_status="downloaded",
                 status="installed",
                 installed_at=now,
                 updated_at=now,
-            )
+            ):
+                enqueue_event(
+                    connection,
+                    enrollment_id=row.enrollment_id,
+                    event=EventType.ENROLLMENT_INSTALLED,
+                    data={"serial": serial, "certificate_user_id": cuid},
+                    now=now,
+                )
+                # The user presented the certificate, so the installation is theirs.
+                record_enrollment_event(
+                    connection,
+                    AuditAction.ENROLLMENT_INSTALLED,
+                    row.enrollment_id,
+                    details={"serial": serial, "certificate_user_id": cuid},
+                    now=now,
+                )
     return CheckResult(CheckStatus.OK, certificate, cuid)
 
 

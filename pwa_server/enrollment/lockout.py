@@ -4,6 +4,10 @@ and secret answer all count toward the same lockout (seed 002: 6 in a row lock t
 Each guess is counted before its secret is checked, so that guesses sent at the same time can
 never check more secrets than the limit allows, and a lock is never lifted by a late success.
 A right secret resets the count.
+
+A wrong secret is recorded in the audit log (the action the caller names) in the transaction
+that settles the guess, together with the lock it may cause; a right one is recorded by the
+caller with the step it takes.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from collections.abc import Callable
 
 from sqlalchemy import Engine
 
+from pwa_server.audit import AuditAction, Outcome
+from pwa_server.enrollment.audit_trail import record_enrollment_event
 from pwa_server.enrollment.errors import (
     EnrollmentCancelledError,
     EnrollmentLockedError,
@@ -20,6 +26,7 @@ from pwa_server.enrollment.errors import (
     WrongSecretError,
     WrongStepError,
 )
+from pwa_server.sites.webhooks import EventType, enqueue_event
 from pwa_server.store.enrollments import (
     enrollment_by_id,
     lock_when_exhausted,
@@ -35,8 +42,9 @@ def check_guess(
     limit: int,
     now: dt.datetime,
     matches: Callable[[], bool],
+    failure: AuditAction,
 ) -> None:
-    """Count one guess, then run `matches`; raise unless it matched.
+    """Count one guess, then run `matches`; raise unless it matched (recording `failure`).
 
     On success the caller's own conditional update resets the counter together with the
     step it takes, and must treat a failed update as a lock.
@@ -60,7 +68,33 @@ def check_guess(
     if matches():
         return
     with engine.begin() as connection:
-        row = lock_when_exhausted(connection, enrollment_id, limit=limit, now=now)
+        row, locked_now = lock_when_exhausted(connection, enrollment_id, limit=limit, now=now)
+        if locked_now:
+            enqueue_event(
+                connection,
+                enrollment_id=enrollment_id,
+                event=EventType.ENROLLMENT_LOCKED,
+                data={"failed_attempts": limit},
+                now=now,
+            )
+        failed = row.failed_attempts if row is not None else limit
+        record_enrollment_event(
+            connection,
+            failure,
+            enrollment_id,
+            outcome=Outcome.FAILURE,
+            details={"failed_attempts": failed, "limit": limit},
+            now=now,
+        )
+        if locked_now:
+            # The user's guess caused the lock, so the lock is recorded as theirs too.
+            record_enrollment_event(
+                connection,
+                AuditAction.ENROLLMENT_LOCKED,
+                enrollment_id,
+                details={"failed_attempts": failed, "limit": limit, "after": failure.value},
+                now=now,
+            )
     if row is None or row.status == "locked":
         raise EnrollmentLockedError(enrollment_id)
     raise WrongSecretError(max(limit - row.failed_attempts, 0))

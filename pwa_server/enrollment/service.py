@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NoReturn
 
 from sqlalchemy import Connection, Engine
 
+from pwa_server.audit import CLI, Actor, AuditAction
 from pwa_server.enrollment import credentials
+from pwa_server.enrollment.audit_trail import record_enrollment_event
 from pwa_server.enrollment.errors import (
     EnrollmentCancelledError,
     EnrollmentExpiredError,
@@ -22,6 +26,7 @@ from pwa_server.enrollment.errors import (
 from pwa_server.enrollment.lockout import check_guess
 from pwa_server.enrollment.mails import EnrollmentMails
 from pwa_server.enrollment.policy import MAX_ANSWER_LENGTH, SECRET_QUESTIONS, EnrollmentPolicy
+from pwa_server.notify.mail import is_mail_address
 from pwa_server.notify.outbox import enqueue_mail
 from pwa_server.store.enrollments import (
     EnrollmentRow,
@@ -30,6 +35,7 @@ from pwa_server.store.enrollments import (
     insert_enrollment,
     update_enrollment,
 )
+from pwa_server.store.sites import site_by_id
 
 # Where the one-time password is asked: before and right after its first use.
 _OTP_STEPS = ("invited", "otp_verified")
@@ -75,12 +81,21 @@ class EnrollmentService:
         email: str,
         display_name: str | None = None,
         profile: str = "default",
+        site_id: int | None = None,
+        return_url: str | None = None,
         now: dt.datetime,
+        connection: Connection | None = None,
+        actor: Actor | None = None,
     ) -> Invitation:
-        """Create an invitation and queue its mail (the URL only, never the password)."""
+        """Create an invitation and queue its mail (the URL only, never the password).
+
+        With `connection`, in the caller's transaction (a site's idempotency key is recorded
+        with it). Without `actor`, the invitation is recorded as the site's when `site_id` is
+        given, else as the command line's.
+        """
         if not user_id.strip() or len(user_id) > 255:
             raise InvalidInputError("user_id", "required, at most 255 characters")
-        if "@" not in email or len(email) > 320 or any(c.isspace() for c in email):
+        if not is_mail_address(email):
             raise InvalidInputError("email", "not an e-mail address")
         enrollment_id = secrets.token_urlsafe(16)
         one_time_password = credentials.new_one_time_password()
@@ -92,7 +107,7 @@ class EnrollmentService:
             expires_at=expires_at,
             certificate_user_id=credentials.new_certificate_user_id(),
         )
-        with self.engine.begin() as connection:
+        with _transaction(self.engine, connection) as connection:
             insert_enrollment(
                 connection,
                 id=enrollment_id,
@@ -107,11 +122,30 @@ class EnrollmentService:
                 created_at=now,
                 download_deadline=now + self.policy.download_period,
                 updated_at=now,
+                site_id=site_id,
+                return_url=return_url,
             )
             message = self.mails.invitation(
                 to=email, enrollment_url=invitation.enrollment_url, expires_at=expires_at
             )
             enqueue_mail(connection, message, now=now)
+            if actor is None:
+                site = site_by_id(connection, site_id) if site_id is not None else None
+                actor = Actor.site(site.name) if site is not None else CLI
+            record_enrollment_event(
+                connection,
+                AuditAction.ENROLLMENT_INVITED,
+                enrollment_id,
+                actor=actor,
+                details={
+                    "user_id": user_id.strip(),
+                    "certificate_user_id": invitation.certificate_user_id,
+                    "profile": profile,
+                    "site_id": site_id,
+                    "expires_at": expires_at.isoformat(),
+                },
+                now=now,
+            )
         return invitation
 
     def current(self, enrollment_id: str, *, now: dt.datetime) -> EnrollmentRow:
@@ -150,6 +184,7 @@ class EnrollmentService:
             limit=self.policy.max_failures,
             now=now,
             matches=lambda: credentials.verify_secret(row.one_time_password_hash, typed),
+            failure=AuditAction.ENROLLMENT_ONE_TIME_PASSWORD_FAILED,
         )
         with self.engine.begin() as connection:
             if not update_enrollment(
@@ -162,6 +197,9 @@ class EnrollmentService:
                 updated_at=now,
             ):
                 self._raise_for(connection, row.id)
+            record_enrollment_event(
+                connection, AuditAction.ENROLLMENT_ONE_TIME_PASSWORD_VERIFIED, row.id, now=now
+            )
         return self.current(enrollment_id, now=now)
 
     @staticmethod
@@ -209,6 +247,13 @@ class EnrollmentService:
                 ),
                 now=now,
             )
+            record_enrollment_event(
+                connection,
+                AuditAction.ENROLLMENT_SECRET_REGISTERED,
+                row.id,
+                details={"certificate_user_id": row.certificate_user_id},
+                now=now,
+            )
         return DownloadCredentials(
             row.certificate_user_id, download_password, row.download_deadline or now
         )
@@ -238,6 +283,7 @@ class EnrollmentService:
             matches=lambda: credentials.verify_secret(
                 stored_answer, credentials.normalise_answer(answer)
             ),
+            failure=AuditAction.ENROLLMENT_SECRET_ANSWER_FAILED,
         )
         download_password = credentials.new_download_password()
         deadline = now + self.policy.download_period
@@ -265,9 +311,128 @@ class EnrollmentService:
                 ),
                 now=now,
             )
+            record_enrollment_event(
+                connection,
+                AuditAction.ENROLLMENT_REISSUED,
+                row.id,
+                details={
+                    "by": "secret_answer",
+                    "previous_status": row.status,
+                    "download_deadline": deadline.isoformat(),
+                },
+                now=now,
+            )
         return DownloadCredentials(row.certificate_user_id, download_password, deadline)
 
-    def unlock(self, enrollment_id: str, *, now: dt.datetime) -> EnrollmentRow:
+    def new_one_time_password(
+        self, enrollment_id: str, *, now: dt.datetime, actor: Actor = CLI
+    ) -> Invitation:
+        """A fresh one-time password for an invitation not yet used; the old one stops working.
+
+        For a site that lost the answer to its creation request: the password is stored only
+        as a hash, so the same one cannot be shown again.
+        """
+        with self.engine.begin() as connection:
+            row = enrollment_by_id(connection, enrollment_id)
+            if row is None:
+                raise EnrollmentNotFoundError(enrollment_id)
+            self._check_open(row, now)
+            one_time_password = credentials.new_one_time_password()
+            if not update_enrollment(
+                connection,
+                row.id,
+                expected_status="invited",
+                one_time_password_hash=credentials.hash_secret(one_time_password),
+                updated_at=now,
+            ):
+                raise WrongStepError("the one-time password was already used")
+            record_enrollment_event(
+                connection,
+                AuditAction.ENROLLMENT_ONE_TIME_PASSWORD_REISSUED,
+                row.id,
+                actor=actor,
+                now=now,
+            )
+        return Invitation(
+            enrollment_id=row.id,
+            enrollment_url=f"{self.public_url}/enroll/{row.id}",
+            one_time_password=one_time_password,
+            expires_at=row.expires_at,
+            certificate_user_id=row.certificate_user_id,
+        )
+
+    def reissue(self, enrollment_id: str, *, now: dt.datetime, actor: Actor = CLI) -> EnrollmentRow:
+        """An administrator's reissue (seed 003): the download guide is mailed again and a new
+        download window opens; the user downloads with the download password already noted.
+        The current certificate stays valid until the new one is downloaded, then it is
+        revoked as superseded."""
+        with self.engine.begin() as connection:
+            row = enrollment_by_id(connection, enrollment_id)
+            if row is None:
+                raise EnrollmentNotFoundError(enrollment_id)
+            if row.status not in _REISSUABLE:
+                raise WrongStepError(f"enrollment {enrollment_id} is {row.status}")
+            deadline = now + self.policy.download_period
+            if not update_enrollment(
+                connection,
+                row.id,
+                expected_status=row.status,
+                status="secret_registered",
+                downloads=0,
+                first_download_at=None,
+                download_deadline=deadline,
+                installed_at=None,
+                updated_at=now,
+            ):
+                self._raise_for(connection, row.id)
+            enqueue_mail(
+                connection,
+                self.mails.download_guide(
+                    to=row.email, certificate_user_id=row.certificate_user_id, deadline=deadline
+                ),
+                now=now,
+            )
+            latest = enrollment_by_id(connection, row.id)
+            record_enrollment_event(
+                connection,
+                AuditAction.ENROLLMENT_REISSUED,
+                row.id,
+                actor=actor,
+                details={
+                    "by": "administrator",
+                    "previous_status": row.status,
+                    "download_deadline": deadline.isoformat(),
+                },
+                now=now,
+            )
+        if latest is None:
+            raise EnrollmentNotFoundError(enrollment_id)
+        return latest
+
+    def cancel(self, enrollment_id: str, *, now: dt.datetime, actor: Actor = CLI) -> EnrollmentRow:
+        """Cancel an enrollment for good: its link stops working (certificates already issued
+        are revoked separately, with a reason)."""
+        with self.engine.begin() as connection:
+            row = enrollment_by_id(connection, enrollment_id)
+            if row is None:
+                raise EnrollmentNotFoundError(enrollment_id)
+            if row.status == "cancelled":
+                raise WrongStepError(f"enrollment {enrollment_id} is already cancelled")
+            if not update_enrollment(
+                connection, row.id, expected_status=row.status, status="cancelled", updated_at=now
+            ):
+                raise WrongStepError(f"enrollment {enrollment_id} changed meanwhile")
+            record_enrollment_event(
+                connection,
+                AuditAction.ENROLLMENT_CANCELLED,
+                row.id,
+                actor=actor,
+                details={"previous_status": row.status},
+                now=now,
+            )
+        return dataclasses.replace(row, status="cancelled", updated_at=now)
+
+    def unlock(self, enrollment_id: str, *, now: dt.datetime, actor: Actor = CLI) -> EnrollmentRow:
         """An officer's unlock: the failures are forgotten and the user resumes where they were."""
         with self.engine.begin() as connection:
             row = enrollment_by_id(connection, enrollment_id)
@@ -288,7 +453,25 @@ class EnrollmentService:
                 updated_at=now,
             ):
                 raise WrongStepError(f"enrollment {enrollment_id} is not locked")
+            record_enrollment_event(
+                connection,
+                AuditAction.ENROLLMENT_UNLOCKED,
+                row.id,
+                actor=actor,
+                details={"resumed_status": unlocked.status, "failed_attempts": row.failed_attempts},
+                now=now,
+            )
         return unlocked
+
+
+@contextlib.contextmanager
+def _transaction(engine: Engine, connection: Connection | None) -> Iterator[Connection]:
+    """The caller's transaction when there is one, else a new one."""
+    if connection is not None:
+        yield connection
+        return
+    with engine.begin() as own:
+        yield own
 
 
 def _validated_answer(question: str, answer: str, answer_confirm: str) -> str:

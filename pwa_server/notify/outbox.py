@@ -49,6 +49,7 @@ class OutboxMessage:
     delivered_at: dt.datetime | None
     failed_at: dt.datetime | None
     last_error: str | None
+    site_id: int | None = None
 
 
 def enqueue_mail(connection: Connection, message: EmailMessage, *, now: dt.datetime) -> int:
@@ -61,15 +62,37 @@ def enqueue_mail(connection: Connection, message: EmailMessage, *, now: dt.datet
     if not destination:
         raise ValueError("the mail has no recipient")
     subject = message["Subject"]
+    return enqueue(
+        connection,
+        channel=MAIL,
+        destination=destination,
+        subject=str(subject) if subject is not None else None,
+        body=to_stored(message),
+        now=now,
+    )
+
+
+def enqueue(
+    connection: Connection,
+    *,
+    channel: str,
+    destination: str,
+    body: str,
+    now: dt.datetime,
+    subject: str | None = None,
+    site_id: int | None = None,
+) -> int:
+    """Put a message of any channel into the outbox in the caller's transaction."""
     result = connection.execute(
         insert(outbox_messages).values(
-            channel=MAIL,
+            channel=channel,
             destination=destination[:_DESTINATION_LIMIT],
-            subject=str(subject)[:_SUBJECT_LIMIT] if subject is not None else None,
-            body=to_stored(message),
+            subject=subject[:_SUBJECT_LIMIT] if subject is not None else None,
+            body=body,
             created_at=now,
             attempts=0,
             next_attempt_at=now,
+            site_id=site_id,
         )
     )
     inserted = result.inserted_primary_key

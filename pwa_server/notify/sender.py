@@ -1,8 +1,11 @@
-"""The background sender: claims due mails from the outbox and hands them to a transport.
+"""The background sender: claims due messages from the outbox and hands them over.
 
-Each web worker process runs one `run_sender` task; the outbox's claims keep them from
-sending a message twice. The store is synchronous, so its calls run in threads and never
-block the event loop that also serves requests.
+Each web worker process runs one sender task per channel (`run_sender` for mail, and one for
+webhooks that `pwa_server.sites.webhook_delivery` builds on `run_channel_sender`); the
+outbox's claims keep them from sending a message twice. What differs between channels is only
+the `Deliver` callable; claiming, leases, backoff and releasing are shared here. The store is
+synchronous, so its calls run in threads and never block the event loop that also serves
+requests.
 """
 
 from __future__ import annotations
@@ -11,12 +14,13 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from sqlalchemy import Engine
 
 from pwa_server.notify.mail import parse_stored
 from pwa_server.notify.outbox import (
+    MAIL,
     OutboxMessage,
     claim_due,
     mark_delivered,
@@ -32,10 +36,23 @@ log = logging.getLogger(__name__)
 BATCH = 10
 LEASE = dt.timedelta(minutes=10)
 
+Deliver = Callable[[OutboxMessage], Awaitable[None]]
+"""Hands one claimed message over; raises DeliveryError when it could not (any other
+exception is treated as a bug: logged with its traceback and retried like a failure)."""
+
 
 def utc_now() -> dt.datetime:
     """The current time, timezone-aware in UTC."""
     return dt.datetime.now(dt.UTC)
+
+
+def mail_delivery(transport: MailTransport) -> Deliver:
+    """The `Deliver` of the mail channel: the stored mail, parsed, handed to `transport`."""
+
+    async def deliver(message: OutboxMessage) -> None:
+        await transport.send(parse_stored(message.body))
+
+    return deliver
 
 
 async def deliver_due(
@@ -49,18 +66,40 @@ async def deliver_due(
 ) -> int:
     """Send the mails due at `now` (up to `limit`); return how many were delivered.
 
+    See `deliver_channel_due`, which this is for the mail channel.
+    """
+    return await deliver_channel_due(
+        engine, MAIL, mail_delivery(transport), now=now, limit=limit, lease=lease, stop=stop
+    )
+
+
+async def deliver_channel_due(
+    engine: Engine,
+    channel: str,
+    deliver: Deliver,
+    *,
+    now: dt.datetime,
+    limit: int = BATCH,
+    lease: dt.timedelta = LEASE,
+    stop: asyncio.Event | None = None,
+) -> int:
+    """Hand the messages of `channel` due at `now` (up to `limit`) to `deliver`; return how
+    many were delivered.
+
     A failure is recorded on its message (attempts, backoff, error text) and does not stop
     the others. When `stop` is set between messages, or the task is cancelled, the claims
     not yet used are released for the next round; the message in flight keeps its claim
-    until the lease ends, since it may have reached the server (delivery is at least once),
-    as do claims made by a claim_due call that a cancellation interrupted.
+    until the lease ends, since it may have reached the receiver (delivery is at least
+    once), as do claims made by a claim_due call that a cancellation interrupted.
     """
-    pending = await asyncio.to_thread(claim_due, engine, now=now, lease=lease, limit=limit)
+    pending = await asyncio.to_thread(
+        claim_due, engine, now=now, lease=lease, limit=limit, channel=channel
+    )
     delivered = 0
     try:
         while pending and not (stop is not None and stop.is_set()):
             message = pending.pop(0)
-            if await _deliver_one(engine, transport, message, now=now):
+            if await _deliver_one(engine, deliver, message, now=now):
                 delivered += 1
     finally:
         if pending:
@@ -69,10 +108,10 @@ async def deliver_due(
 
 
 async def _deliver_one(
-    engine: Engine, transport: MailTransport, message: OutboxMessage, *, now: dt.datetime
+    engine: Engine, deliver: Deliver, message: OutboxMessage, *, now: dt.datetime
 ) -> bool:
     try:
-        await transport.send(parse_stored(message.body))
+        await deliver(message)
     except DeliveryError as error:
         await _record_failure(engine, message, now, str(error), permanent=error.permanent)
         return False
@@ -83,7 +122,9 @@ async def _deliver_one(
         await _record_failure(engine, message, now, f"{type(error).__name__}: {error}")
         return False
     await asyncio.to_thread(mark_delivered, engine, message.id, now=now)
-    log.info("outbox message %d delivered to %s", message.id, message.destination)
+    log.info(
+        "outbox %s message %d delivered to %s", message.channel, message.id, message.destination
+    )
     return True
 
 
@@ -95,7 +136,8 @@ async def _record_failure(
     )
     if updated.failed_at is not None:
         log.error(
-            "outbox message %d to %s failed for good after %d attempts: %s",
+            "outbox %s message %d to %s failed for good after %d attempts: %s",
+            message.channel,
             message.id,
             message.destination,
             updated.attempts,
@@ -103,7 +145,8 @@ async def _record_failure(
         )
     else:
         log.warning(
-            "outbox message %d to %s failed (attempt %d, next at %s): %s",
+            "outbox %s message %d to %s failed (attempt %d, next at %s): %s",
+            message.channel,
             message.id,
             message.destination,
             updated.attempts,
@@ -121,18 +164,43 @@ async def run_sender(
     clock: Callable[[], dt.datetime] = utc_now,
     limit: int = BATCH,
 ) -> None:
-    """Deliver due mails every `interval` seconds until `stop` is set.
+    """Deliver due mails every `interval` seconds until `stop` is set (see
+    `run_channel_sender`)."""
+    await run_channel_sender(
+        engine,
+        MAIL,
+        mail_delivery(transport),
+        stop=stop,
+        interval=interval,
+        clock=clock,
+        limit=limit,
+    )
 
-    Errors (the database unreachable, say) are logged and the loop carries on: mail waits
+
+async def run_channel_sender(
+    engine: Engine,
+    channel: str,
+    deliver: Deliver,
+    *,
+    stop: asyncio.Event,
+    interval: float = 2.0,
+    clock: Callable[[], dt.datetime] = utc_now,
+    limit: int = BATCH,
+) -> None:
+    """Deliver due messages of `channel` every `interval` seconds until `stop` is set.
+
+    Errors (the database unreachable, say) are logged and the loop carries on: messages wait
     in the outbox until things recover. A full batch is followed at once by the next, so a
     backlog drains without waiting `interval` between batches.
     """
     while not stop.is_set():
         delivered = 0
         try:
-            delivered = await deliver_due(engine, transport, now=clock(), limit=limit, stop=stop)
+            delivered = await deliver_channel_due(
+                engine, channel, deliver, now=clock(), limit=limit, stop=stop
+            )
         except Exception:
-            log.exception("outbox sender round failed; retrying in %.1f s", interval)
+            log.exception("outbox %s sender round failed; retrying in %.1f s", channel, interval)
         if delivered >= limit:
             continue
         # Waiting on the event, not sleeping, is what makes shutdown prompt.

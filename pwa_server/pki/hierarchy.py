@@ -1,4 +1,5 @@
-"""Creating the CA hierarchy: a root CA and an issuing CA whose keys are made in the token."""
+"""Creating the CA hierarchy: a root CA, an issuing CA and the signers it certifies (OCSP
+responder, return assertion signer), all with keys made in the token."""
 
 from __future__ import annotations
 
@@ -19,16 +20,26 @@ from pwa_server.store.authorities import active_authority, insert_authority
 ROOT_LIFETIME = dt.timedelta(days=20 * 365 + 5)
 ISSUING_LIFETIME = dt.timedelta(days=10 * 365 + 2)
 OCSP_RESPONDER_LIFETIME = dt.timedelta(days=365)
-RENEW_RESPONDER_BEFORE = dt.timedelta(days=30)
+ASSERTION_SIGNER_LIFETIME = dt.timedelta(days=365)
+# A delegated signer (OCSP responder, return assertion signer) is renewed this long before
+# its certificate ends.
+RENEW_SIGNER_BEFORE = dt.timedelta(days=30)
 _ISSUED = {
     "issuing": (Profile.ISSUING_CA, ISSUING_LIFETIME),
     "ocsp": (Profile.OCSP_RESPONDER, OCSP_RESPONDER_LIFETIME),
+    "assertion": (Profile.ASSERTION_SIGNER, ASSERTION_SIGNER_LIFETIME),
+}
+_TITLES = {
+    "root": "Root CA",
+    "issuing": "Issuing CA",
+    "ocsp": "OCSP Responder",
+    "assertion": "Return Assertion Signer",
 }
 
 
 def ca_name(organization: str, role: str) -> x509.Name:
-    """Subject of our CA and responder certificates: 'O=<org>, CN=<org> Root CA'."""
-    title = {"root": "Root CA", "issuing": "Issuing CA", "ocsp": "OCSP Responder"}[role]
+    """Subject of our CA and signer certificates: 'O=<org>, CN=<org> Root CA'."""
+    title = _TITLES[role]
     return x509.Name(
         [
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
@@ -58,21 +69,41 @@ def ensure_hierarchy(
 def ensure_ocsp_responder(
     engine: Engine, token: Token, *, organization: str, issuing: Authority, now: dt.datetime
 ) -> bool:
-    """A delegated OCSP responder for the issuing CA, its key in the token; True if made.
+    """A delegated OCSP responder for the issuing CA, its key in the token; True if made."""
+    return _ensure_delegated_signer(engine, token, "ocsp", organization, issuing, now)
+
+
+def ensure_assertion_signer(
+    engine: Engine, token: Token, *, organization: str, issuing: Authority, now: dt.datetime
+) -> bool:
+    """The key that signs return assertions for relying sites, in the token, certified by the
+    issuing CA (sites find its certificate chain in the published JWKS); True if made."""
+    return _ensure_delegated_signer(engine, token, "assertion", organization, issuing, now)
+
+
+def _ensure_delegated_signer(
+    engine: Engine,
+    token: Token,
+    role: str,
+    organization: str,
+    issuing: Authority,
+    now: dt.datetime,
+) -> bool:
+    """A key of `role` certified by the issuing CA; True if a new one was made.
 
     A new one is made when there is none, when it was issued by another CA, or when less
-    than 30 days remain; the newest is the one in use.
+    than RENEW_SIGNER_BEFORE remains; the newest is the one in use.
     """
     with engine.connect() as connection:
-        current = active_authority(connection, "ocsp")
+        current = active_authority(connection, role)
     if current is not None:
         certificate = x509.load_der_x509_certificate(current.certificate_der)
         if (
             current.parent_id == issuing.id
-            and certificate.not_valid_after_utc - now > RENEW_RESPONDER_BEFORE
+            and certificate.not_valid_after_utc - now > RENEW_SIGNER_BEFORE
         ):
             return False
-    _create_authority(engine, token, organization, "ocsp", issuing, now)
+    _create_authority(engine, token, organization, role, issuing, now)
     return True
 
 
@@ -84,12 +115,40 @@ def _create_authority(
     parent: Authority | None,
     now: dt.datetime,
 ) -> None:
+    ref, certificate = certify_new_key(
+        token, role=role, subject=ca_name(organization, role), parent=parent, now=now
+    )
+    try:
+        with engine.begin() as connection:
+            record_authority(
+                connection,
+                name=ref.label,
+                role=role,
+                parent_id=parent.id if parent else None,
+                ref=ref,
+                certificate=certificate,
+                now=now,
+            )
+    except BaseException:
+        # A key without a recorded CA is an orphan nobody could find or retire: remove it.
+        token.destroy_key(ref)
+        raise
+
+
+def certify_new_key(
+    token: Token, *, role: str, subject: x509.Name, parent: Authority | None, now: dt.datetime
+) -> tuple[KeyRef, x509.Certificate]:
+    """A new key pair for a CA or signer of `role`, made in the token, and its certificate:
+    self-signed for the root, otherwise signed by `parent` (its lifetime capped by the parent's).
+
+    The caller records both (record_authority) or destroys the key; if the certificate cannot
+    be made, the key is destroyed here.
+    """
     algorithm = KeyAlgorithm.EC_P384 if role == "root" else KeyAlgorithm.EC_P256
     label = f"shomei-{role}-{now:%Y%m%d}-{secrets.token_hex(3)}"
     ref = token.generate_key(algorithm, label)
     try:
         key = token.private_key(ref)
-        subject = ca_name(organization, role)
         if parent is None:
             certificate = sign_certificate(
                 key,
@@ -113,20 +172,10 @@ def _create_authority(
                 not_before=now,
                 not_after=min(now + lifetime, parent.certificate.not_valid_after_utc),
             )
-        with engine.begin() as connection:
-            record_authority(
-                connection,
-                name=label,
-                role=role,
-                parent_id=parent.id if parent else None,
-                ref=ref,
-                certificate=certificate,
-                now=now,
-            )
     except BaseException:
-        # A key without a recorded CA is an orphan nobody could find or retire: remove it.
         token.destroy_key(ref)
         raise
+    return ref, certificate
 
 
 def record_authority(

@@ -9,9 +9,17 @@ from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID
+from cryptography.x509.oid import (
+    AuthorityInformationAccessOID,
+    ExtendedKeyUsageOID,
+    ObjectIdentifier,
+)
 
 PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
+
+# Our private extended key usage "signs Shomei return assertions": an OID under 2.25 (a UUID,
+# ITU-T X.667), which needs no registration. Its only job is to exclude every other purpose.
+RETURN_ASSERTION_SIGNING = ObjectIdentifier("2.25.101992281994130861848206797479045624019")
 
 
 class Profile(enum.StrEnum):
@@ -22,6 +30,7 @@ class Profile(enum.StrEnum):
     TLS_SERVER = "tls-server"
     CLIENT = "client"
     OCSP_RESPONDER = "ocsp-responder"
+    ASSERTION_SIGNER = "assertion-signer"
 
 
 def _key_usage(
@@ -126,6 +135,16 @@ def extensions(
             (_key_usage(cert_sign=False, digital_signature=True, key_encipherment=False), True),
             (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.OCSP_SIGNING]), False),
             (x509.OCSPNoCheck(), False),
+            *identifiers,
+        ]
+    if profile is Profile.ASSERTION_SIGNER:
+        # Signs JWTs only. Without an EKU the certificate would be good for any purpose (RFC
+        # 5280 4.2.1.12), e.g. TLS client authentication at a site that trusts our issuing CA;
+        # the private EKU leaves it good for nothing else.
+        return [
+            (x509.BasicConstraints(ca=False, path_length=None), True),
+            (_key_usage(cert_sign=False, digital_signature=True, key_encipherment=False), True),
+            (x509.ExtendedKeyUsage([RETURN_ASSERTION_SIGNING]), False),
             *identifiers,
         ]
     if profile is Profile.TLS_SERVER:

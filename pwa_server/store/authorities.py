@@ -101,3 +101,11 @@ def issued_count(connection: Connection, authority_id: int) -> int:
         .where(certificates.c.issuer_id == authority_id)
     ).scalar_one()
     return int(count)
+
+
+def all_authorities(connection: Connection) -> list[AuthorityRow]:
+    """Every CA and delegated signer, active and retired, oldest first (the console lists them)."""
+    rows = connection.execute(
+        select(certificate_authorities).order_by(certificate_authorities.c.id)
+    ).all()
+    return [AuthorityRow(**row._mapping) for row in rows]

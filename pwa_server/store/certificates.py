@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Select, insert, select, update
 
 from pwa_server.store.crls import mark_crl_stale
-from pwa_server.store.tables import certificates
+from pwa_server.store.tables import certificates, enrollments
 
 
 def insert_certificate(
@@ -93,30 +94,69 @@ def certificate_row(connection: Connection, issuer_id: int, serial: str) -> Cert
     return CertificateRow(**values)
 
 
+@dataclass(frozen=True)
+class RevokedCertificate:
+    """A certificate that one revocation changed from valid to revoked."""
+
+    issuer_id: int
+    serial: str
+    enrollment_id: str | None
+
+
 def revoke_superseded(
     connection: Connection,
     enrollment_id: str,
     *,
-    issuer_id: int,
     keep_id: int,
     now: dt.datetime,
-) -> int:
-    """Revoke the enrollment's other valid certificates (reissue: lost phone, new password).
-
-    The CA's CRL is marked stale in the same transaction, so that it is signed anew.
-    """
-    result = connection.execute(
-        update(certificates)
-        .where(
-            certificates.c.enrollment_id == enrollment_id,
-            certificates.c.id != keep_id,
-            certificates.c.status == "valid",
-        )
-        .values(status="revoked", revoked_at=now, revocation_reason="superseded")
+) -> list[RevokedCertificate]:
+    """Revoke the enrollment's other valid certificates (reissue: lost phone, new password)."""
+    return _revoke(
+        connection,
+        (certificates.c.enrollment_id == enrollment_id, certificates.c.id != keep_id),
+        reason="superseded",
+        now=now,
     )
-    if result.rowcount:
+
+
+def revoke_certificate(
+    connection: Connection, issuer_id: int, serial: str, *, reason: str, now: dt.datetime
+) -> list[RevokedCertificate]:
+    """Revoke one certificate if it is still valid (empty list: it was not)."""
+    return _revoke(
+        connection,
+        (certificates.c.issuer_id == issuer_id, certificates.c.serial == serial),
+        reason=reason,
+        now=now,
+    )
+
+
+def _revoke(
+    connection: Connection, conditions: tuple[Any, ...], *, reason: str, now: dt.datetime
+) -> list[RevokedCertificate]:
+    """Revoke the valid certificates matching `conditions`; the CAs' CRLs are marked stale in
+    the same transaction, so that they are signed anew. Each row changes by a conditional
+    UPDATE, so a certificate revoked concurrently is reported by one caller only."""
+    candidates = connection.execute(
+        select(
+            certificates.c.id,
+            certificates.c.issuer_id,
+            certificates.c.serial,
+            certificates.c.enrollment_id,
+        ).where(*conditions, certificates.c.status == "valid")
+    ).all()
+    revoked = []
+    for row in candidates:
+        changed = connection.execute(
+            update(certificates)
+            .where(certificates.c.id == row.id, certificates.c.status == "valid")
+            .values(status="revoked", revoked_at=now, revocation_reason=reason)
+        ).rowcount
+        if changed:
+            revoked.append(RevokedCertificate(row.issuer_id, row.serial, row.enrollment_id))
+    for issuer_id in {entry.issuer_id for entry in revoked}:
         mark_crl_stale(connection, issuer_id)
-    return int(result.rowcount)
+    return revoked
 
 
 @dataclass(frozen=True)
@@ -136,3 +176,88 @@ def revoked_entries(connection: Connection, issuer_id: int) -> list[RevokedEntry
         .order_by(certificates.c.id)
     ).all()
     return [RevokedEntry(row.serial, row.revoked_at, row.revocation_reason) for row in rows]
+
+
+def site_of(connection: Connection, certificate_id: int) -> int | None:
+    """The site whose enrollment the certificate was issued for, if any."""
+    site_id = connection.execute(
+        select(enrollments.c.site_id)
+        .select_from(certificates.join(enrollments))
+        .where(certificates.c.id == certificate_id)
+    ).scalar_one_or_none()
+    return int(site_id) if site_id is not None else None
+
+
+@dataclass(frozen=True)
+class SiteCertificateRow:
+    """A certificate issued for one of a site's enrollments, as the site's API shows it."""
+
+    id: int
+    serial: str
+    status: str
+    enrollment_id: str
+    certificate_der: bytes
+    not_before: dt.datetime
+    not_after: dt.datetime
+    revoked_at: dt.datetime | None
+    revocation_reason: str | None
+    sha256_fingerprint: str
+    created_at: dt.datetime
+    certificate_user_id: str
+    user_id: str
+
+
+def certificates_of_site(
+    connection: Connection,
+    site_id: int,
+    *,
+    user_id: str | None = None,
+    issuer_id: int | None = None,
+    serial: str | None = None,
+) -> list[SiteCertificateRow]:
+    """The site's certificates, newest first: of one user, or the one with `serial`."""
+    query = _enrollment_certificates().where(enrollments.c.site_id == site_id)
+    if user_id is not None:
+        query = query.where(enrollments.c.user_id == user_id)
+    if issuer_id is not None and serial is not None:
+        query = query.where(certificates.c.issuer_id == issuer_id, certificates.c.serial == serial)
+    return _site_certificate_rows(connection, query)
+
+
+def certificates_of_enrollment(
+    connection: Connection, enrollment_id: str
+) -> list[SiteCertificateRow]:
+    """Every certificate issued for the enrollment, newest first (the console shows them)."""
+    query = _enrollment_certificates().where(certificates.c.enrollment_id == enrollment_id)
+    return _site_certificate_rows(connection, query)
+
+
+def _enrollment_certificates() -> Select[Any]:
+    return (
+        select(
+            certificates.c.id,
+            certificates.c.serial,
+            certificates.c.status,
+            certificates.c.enrollment_id,
+            certificates.c.certificate_der,
+            certificates.c.not_before,
+            certificates.c.not_after,
+            certificates.c.revoked_at,
+            certificates.c.revocation_reason,
+            certificates.c.sha256_fingerprint,
+            certificates.c.created_at,
+            enrollments.c.certificate_user_id,
+            enrollments.c.user_id,
+        )
+        .select_from(certificates.join(enrollments))
+        .order_by(certificates.c.id.desc())
+    )
+
+
+def _site_certificate_rows(connection: Connection, query: Select[Any]) -> list[SiteCertificateRow]:
+    rows = []
+    for row in connection.execute(query):
+        values = dict(row._mapping)
+        values["certificate_der"] = bytes(values["certificate_der"])
+        rows.append(SiteCertificateRow(**values))
+    return rows

@@ -7,7 +7,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, insert, or_, select, update
+from sqlalchemy import Connection, and_, case, func, insert, or_, select, update
 
 from pwa_server.store.tables import enrollments
 
@@ -38,6 +38,8 @@ class EnrollmentRow:
     download_deadline: dt.datetime | None
     installed_at: dt.datetime | None
     updated_at: dt.datetime
+    site_id: int | None = None
+    return_url: str | None = None
 
 
 def insert_enrollment(connection: Connection, **values: Any) -> None:
@@ -98,9 +100,12 @@ def reserve_attempt(
 
 def lock_when_exhausted(
     connection: Connection, enrollment_id: str, *, limit: int, now: dt.datetime
-) -> EnrollmentRow | None:
-    """After a wrong guess: lock once the guesses reach `limit`; returns the row as it is now."""
-    connection.execute(
+) -> tuple[EnrollmentRow | None, bool]:
+    """After a wrong guess: lock once the guesses reach `limit`.
+
+    Returns the row as it is now, and whether this call locked it.
+    """
+    result = connection.execute(
         update(enrollments)
         .where(
             enrollments.c.id == enrollment_id,
@@ -109,7 +114,7 @@ def lock_when_exhausted(
         )
         .values(status="locked", locked_at=now, updated_at=now)
     )
-    return enrollment_by_id(connection, enrollment_id)
+    return enrollment_by_id(connection, enrollment_id), result.rowcount == 1
 
 
 def reset_attempts(connection: Connection, enrollment_id: str, *, now: dt.datetime) -> None:
@@ -149,3 +154,30 @@ def claim_download(
         )
     )
     return result.rowcount == 1
+
+
+def search_enrollments(
+    connection: Connection,
+    *,
+    status: str | None = None,
+    text: str | None = None,
+    limit: int = 100,
+) -> list[EnrollmentRow]:
+    """Enrollments for the console, newest first: by status, and by a user id, e-mail address
+    or certificate user ID that contains `text` (case-insensitive)."""
+    query = select(enrollments).order_by(enrollments.c.created_at.desc()).limit(limit)
+    if status:
+        query = query.where(enrollments.c.status == status)
+    if text:
+        # LIKE's wildcards in the search text are matched literally.
+        pattern = (
+            "%" + text.lower().replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%"
+        )
+        query = query.where(
+            or_(
+                func.lower(enrollments.c.user_id).like(pattern, escape="\\"),
+                func.lower(enrollments.c.email).like(pattern, escape="\\"),
+                func.lower(enrollments.c.certificate_user_id).like(pattern, escape="\\"),
+            )
+        )
+    return [EnrollmentRow(**row._mapping) for row in connection.execute(query)]

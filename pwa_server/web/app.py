@@ -12,10 +12,21 @@ from starlette.staticfiles import StaticFiles
 
 from pwa_server.enrollment.errors import EnrollmentError
 from pwa_server.i18n import FRONTEND
+from pwa_server.officers.errors import OfficerError
 from pwa_server.runtime import Services
 from pwa_server.web import check_routes, enroll_routes, pki_routes
-from pwa_server.web.errors import enrollment_error, http_exception, server_error
+from pwa_server.web.api.routes import api_routes
+from pwa_server.web.errors import (
+    enrollment_error,
+    http_exception,
+    officer_error,
+    server_error,
+    sign_in_required,
+)
 from pwa_server.web.health import healthz
+from pwa_server.web.officer import auth_routes, ceremony_pages, enrollment_pages
+from pwa_server.web.officer import pages as officer_pages
+from pwa_server.web.officer.guard import SignInRequiredError
 from pwa_server.web.pages import home
 from pwa_server.web.plain_http import PlainHttpPkiOnlyMiddleware
 from pwa_server.web.proxy_tls import TrustedProxyTlsMiddleware
@@ -45,6 +56,11 @@ def create_app(services: Services) -> Starlette:
             *enroll_routes.routes,
             *check_routes.routes,
             *pki_routes.routes,
+            *api_routes(services),
+            *auth_routes.routes,
+            *officer_pages.routes,
+            *enrollment_pages.routes,
+            *ceremony_pages.routes,
             Route("/sw.js", service_worker, methods=["GET", "HEAD"]),
             Mount("/static", StaticFiles(directory=FRONTEND / "static"), name="static"),
         ],
@@ -63,6 +79,8 @@ def create_app(services: Services) -> Starlette:
         ],
         exception_handlers={
             EnrollmentError: enrollment_error,
+            OfficerError: officer_error,
+            SignInRequiredError: sign_in_required,
             404: http_exception,
             403: http_exception,
             405: http_exception,

@@ -13,8 +13,11 @@ from starlette.routing import Route
 from pwa_server.enrollment.installation import CheckResult, CheckStatus, check_installation
 from pwa_server.i18n import N_
 from pwa_server.runtime import Services
+from pwa_server.sites.assertions import ReturnToSite
+from pwa_server.sites.urls import origin
 from pwa_server.web.client_certificate import client_certificate
 from pwa_server.web.rendering import Renderer, gettext
+from pwa_server.web.security_headers import allow_form_action, can_allow_form_action
 
 _EXPLANATIONS = {
     CheckStatus.MISSING: (
@@ -45,17 +48,34 @@ _EXPLANATIONS = {
 }
 
 
-def _as_json(result: CheckResult) -> dict[str, Any]:
+def _as_json(result: CheckResult, back: ReturnToSite | None) -> dict[str, Any]:
     body: dict[str, Any] = {"status": result.status.value}
     if result.status is CheckStatus.OK and result.certificate is not None:
         body["certificate_user_id"] = result.certificate_user_id
         body["serial"] = format(result.certificate.serial_number, "x")
         body["not_after"] = result.certificate.not_valid_after_utc.isoformat()
+    if back is not None:
+        body["return_url"] = back.return_url
+        body["assertion"] = back.assertion
     return body
 
 
+async def _return_to_site(services: Services, result: CheckResult) -> ReturnToSite | None:
+    """The way back to the site that sent the person, after a good check (None: no site)."""
+    if result.status is not CheckStatus.OK or result.certificate is None:
+        return None
+    return await run_in_threadpool(
+        services.assertions.return_to_site,
+        services.engine,
+        services.issuing,
+        result.certificate,
+        now=services.now(),
+    )
+
+
 async def installation_check(request: Request) -> Response:
-    """GET /check: 'installed and usable', or what is wrong, as a page or as JSON."""
+    """GET /check: 'installed and usable', or what is wrong, as a page or as JSON; after a
+    good check, the way back to the site that sent the person, with a signed assertion."""
     services: Services = request.app.state.services
     result = await run_in_threadpool(
         check_installation,
@@ -64,8 +84,11 @@ async def installation_check(request: Request) -> Response:
         client_certificate(request),
         now=services.now(),
     )
+    back = await _return_to_site(services, result)
     if "application/json" in request.headers.get("accept", ""):
-        return JSONResponse(_as_json(result), headers={"cache-control": "no-store"})
+        return JSONResponse(_as_json(result, back), headers={"cache-control": "no-store"})
+    if back is not None and not can_allow_form_action(origin(back.return_url)):
+        back = None  # e.g. an IPv6 literal: no CSP could let the form post there
     certificate = None
     if result.certificate is not None:
         certificate = {
@@ -77,14 +100,18 @@ async def installation_check(request: Request) -> Response:
         }
     title, text = _EXPLANATIONS.get(result.status, ("", ""))
     renderer: Renderer = request.app.state.renderer
-    return renderer.page(
+    response = renderer.page(
         request,
         "check.html",
         status=result.status.value,
         title=gettext(request, title) if title else "",
         text=gettext(request, text) if text else "",
         certificate=certificate,
+        back=back,
     )
+    if back is not None:
+        allow_form_action(response, origin(back.return_url))
+    return response
 
 
 routes = [Route("/check", installation_check, methods=["GET", "HEAD"])]

@@ -7,25 +7,42 @@ import logging
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from pwa_server.enrollment.errors import (
+    CertificateNotFoundError,
     DownloadWindowClosedError,
     EnrollmentCancelledError,
     EnrollmentError,
     EnrollmentExpiredError,
     EnrollmentLockedError,
     EnrollmentNotFoundError,
+    InvalidInputError,
     TooManyAttemptsAtOnceError,
     WrongStepError,
 )
 from pwa_server.i18n import N_
+from pwa_server.officers.errors import (
+    CeremonyRefusedError,
+    InvalidOfficerInputError,
+    LastKeyError,
+    LastSecurityOfficerError,
+    OfficerError,
+    PermissionDeniedError,
+)
+from pwa_server.officers.key_ceremonies import (
+    AlreadyApprovedError,
+    ApprovalsMissingError,
+    CeremonyClosedError,
+    CeremonyFailedError,
+)
 from pwa_server.web.rendering import Renderer, gettext
 
 logger = logging.getLogger("shomei.web")
 
 _TITLES = {
     400: N_("Bad request"),
+    401: N_("Sign in again"),
     403: N_("This request was refused"),
     404: N_("Page not found"),
     405: N_("Method not allowed"),
@@ -70,6 +87,16 @@ _ENROLLMENT_PAGES: dict[type[EnrollmentError], tuple[int, str, str]] = {
         429,
         N_("Too many attempts at the same time"),
         N_("Wait a moment, then try again once."),
+    ),
+    InvalidInputError: (
+        400,
+        N_("The input was not accepted"),
+        N_("Go back, check what you entered and try again."),
+    ),
+    CertificateNotFoundError: (
+        404,
+        N_("No such valid certificate"),
+        N_("It does not exist, or it was revoked already."),
     ),
     DownloadWindowClosedError: (
         410,
@@ -118,6 +145,85 @@ async def enrollment_error(request: Request, exc: Exception) -> Response:
         if isinstance(exc, kind):
             return error_response(request, status, title, text)
     return await server_error(request, exc)
+
+
+# Officer errors on console pages: (HTTP status, title, explanation).
+_OFFICER_PAGES: dict[type[OfficerError], tuple[int, str, str]] = {
+    CeremonyRefusedError: (
+        403,
+        N_("Your security key did not confirm this"),
+        N_(
+            "The confirmation was refused or came too late. Go back and try again with a key "
+            "registered to you."
+        ),
+    ),
+    ApprovalsMissingError: (
+        409,
+        N_("More approvals are needed"),
+        N_("Other security officers must approve this ceremony before it can be carried out."),
+    ),
+    AlreadyApprovedError: (
+        409,
+        N_("You approved this already"),
+        N_("Another security officer must give the next approval."),
+    ),
+    CeremonyClosedError: (
+        409,
+        N_("This ceremony is closed"),
+        N_("It was carried out, rejected, or it expired. Propose a new one if needed."),
+    ),
+    CeremonyFailedError: (
+        500,
+        N_("The ceremony failed"),
+        N_("Nothing was changed. The audit log and the ceremony list show the error."),
+    ),
+    PermissionDeniedError: (
+        403,
+        N_("This request was refused"),
+        N_("Your role does not allow this."),
+    ),
+    LastKeyError: (
+        409,
+        N_("Your last key cannot be removed"),
+        N_("Register another key first: without a key you could not sign in."),
+    ),
+    LastSecurityOfficerError: (
+        409,
+        N_("The last security officer cannot be disabled"),
+        N_("Invite another security officer first."),
+    ),
+    InvalidOfficerInputError: (
+        400,
+        N_("The input was not accepted"),
+        N_("Go back, check what you entered and try again."),
+    ),
+}
+_OFFICER_FALLBACK = (
+    404,
+    N_("Not found"),
+    N_("The officer, key or invitation does not exist or cannot be used."),
+)
+
+
+async def officer_error(request: Request, exc: Exception) -> Response:
+    """A console action the officer domain refused."""
+    status, title, text = next(
+        (page for kind, page in _OFFICER_PAGES.items() if isinstance(exc, kind)),
+        _OFFICER_FALLBACK,
+    )
+    return error_response(request, status, title, text)
+
+
+async def sign_in_required(request: Request, exc: Exception) -> Response:
+    """No console session (or it went idle): to the sign-in page, or 401 for a script."""
+    if request.method == "GET":
+        return RedirectResponse("/officer/sign-in", status_code=303)
+    return error_response(
+        request,
+        401,
+        N_("Sign in again"),
+        N_("Your console session ended. Sign in with your key and try again."),
+    )
 
 
 async def server_error(request: Request, exc: Exception) -> Response:

@@ -45,13 +45,19 @@ def _ca_endpoint(role: str, file_format: str) -> Callable[[Request], Awaitable[R
     return ca_certificate
 
 
-async def issuing_crl(request: Request) -> Response:
-    """The issuing CA's CRL (DER), signed anew after a revocation or before nextUpdate."""
-    services: Services = request.app.state.services
-    der = await run_in_threadpool(
-        current_crl, services.engine, services.issuing, now=services.now()
-    )
-    return Response(der, media_type=CRL_MEDIA_TYPE, headers={"cache-control": "public, max-age=60"})
+def _crl_endpoint(role: str) -> Callable[[Request], Awaitable[Response]]:
+    async def crl(request: Request) -> Response:
+        """The CA's CRL (DER), signed anew after a revocation or before nextUpdate. The root's
+        lists revoked issuing CAs: verifiers that check every certificate of the chain
+        against a CRL (nginx's ssl_crl, OpenSSL's -crl_check_all) need it."""
+        services: Services = request.app.state.services
+        authority = services.root if role == "root" else services.issuing
+        der = await run_in_threadpool(current_crl, services.engine, authority, now=services.now())
+        return Response(
+            der, media_type=CRL_MEDIA_TYPE, headers={"cache-control": "public, max-age=60"}
+        )
+
+    return crl
 
 
 _MAX_REQUEST = 4096  # an OCSP request for one certificate is ~100 bytes; refuse anything huge
@@ -91,5 +97,8 @@ routes = [
         for role in ("root", "issuing")
         for file_format in _FORMATS
     ),
-    Route("/pki/issuing.crl", issuing_crl, methods=["GET", "HEAD"]),
+    *(
+        Route(f"/pki/{role}.crl", _crl_endpoint(role), methods=["GET", "HEAD"])
+        for role in ("root", "issuing")
+    ),
 ]

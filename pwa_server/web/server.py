@@ -10,6 +10,7 @@ GIL, so throughput comes from processes: the sockets are bound once here and sha
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import re
@@ -26,11 +27,15 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 
+from pwa_server.audit import SEAL_INTERVAL, seal
 from pwa_server.notify.sender import run_sender
 from pwa_server.notify.transports import transport_from_settings
+from pwa_server.pki.authority import fingerprint
+from pwa_server.pki.rollover import active_issuing_fingerprint
 from pwa_server.pki.tls_identity import TlsFiles
-from pwa_server.runtime import open_services
+from pwa_server.runtime import Services, open_services
 from pwa_server.settings import ConfigurationError, Settings
+from pwa_server.sites.webhook_delivery import run_webhook_sender
 from pwa_server.web.app import create_app
 from pwa_server.web.client_auth_context import client_certificate_context
 from pwa_server.web.tls_protocol import ClientCertH11Protocol
@@ -130,23 +135,78 @@ def run_worker(settings: Settings, listeners: Listeners) -> None:
     ]
 
     async def serve_all() -> None:
-        # The outbox sender runs in every worker: claims keep one mail from going out twice.
+        # The outbox senders (mail, webhooks) run in every worker: claims keep one message
+        # from going out twice.
         stop = asyncio.Event()
-        sender = asyncio.create_task(
-            run_sender(services.engine, transport_from_settings(settings), stop=stop)
-        )
+        senders = [
+            asyncio.create_task(
+                run_sender(services.engine, transport_from_settings(settings), stop=stop)
+            ),
+            asyncio.create_task(run_webhook_sender(services.sites, stop=stop)),
+            asyncio.create_task(_seal_audit_log(services, stop=stop)),
+            asyncio.create_task(
+                _restart_after_rollover(services, [server for server, _ in servers], stop=stop)
+            ),
+        ]
         try:
             # Each server installs its signal handlers over the previous one's and, once
             # stopped, re-raises the signal: a SIGTERM stops them one after the other.
             await asyncio.gather(*(server.serve(sockets=[sock]) for server, sock in servers))
         finally:
             stop.set()
-            await sender
+            await asyncio.gather(*senders)
 
     try:
         asyncio.run(serve_all())
     finally:
         services.close()
+
+
+async def _seal_audit_log(services: Services, *, stop: asyncio.Event) -> None:
+    """Seal the audit head at start and every SEAL_INTERVAL until `stop` is set.
+
+    Every worker seals: an unchanged head costs nothing, and two workers sealing the same
+    head is harmless, while one sealer would be a single point that stops sealing silently.
+    The token calls are synchronous, hence the thread; an error (database down, no seal
+    key yet) is logged and the next round tries again.
+    """
+    while not stop.is_set():
+        try:
+            await asyncio.to_thread(seal, services.engine, services.token, now=services.now())
+        except Exception:
+            logger.exception("sealing the audit log failed; retrying in %s", SEAL_INTERVAL)
+        # Waiting on the event, not sleeping, is what makes shutdown prompt.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=SEAL_INTERVAL.total_seconds())
+
+
+# How often a worker asks whether a key ceremony replaced the issuing CA.
+ROLLOVER_CHECK_INTERVAL = 5.0
+
+
+async def _restart_after_rollover(
+    services: Services, servers: list[uvicorn.Server], *, stop: asyncio.Event
+) -> None:
+    """After a key ceremony made a new issuing CA, stop this worker gracefully (requests in
+    flight finish); the supervisor starts a new one, which loads the new CA with everything
+    built on it (downloads, OCSP, CRL, the installation check). Restarting is simpler and
+    safer than swapping the CA under requests that are being served."""
+    loaded = fingerprint(services.issuing.certificate)
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=ROLLOVER_CHECK_INTERVAL)
+        if stop.is_set():
+            return
+        try:
+            active = await asyncio.to_thread(active_issuing_fingerprint, services.engine)
+        except Exception:
+            logger.exception("checking for a new issuing CA failed; trying again")
+            continue
+        if active is not None and active != loaded:
+            logger.warning("a new issuing CA (%s) is active: restarting this worker", active)
+            for server in servers:
+                server.should_exit = True
+            return
 
 
 def supervise(settings: Settings, listeners: Listeners) -> int:

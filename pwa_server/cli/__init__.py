@@ -1,4 +1,4 @@
-"""The `shomei` command: init, serve, hsm status, enroll create/unlock, mail list/send."""
+"""The `shomei` command: init, serve, hsm status, enroll, site, officer, audit, mail."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from hsm import HsmError
+from pwa_server.audit import CLI
+from pwa_server.cli import audit, officers, sites
 from pwa_server.enrollment.download import KEY_PROFILES
 from pwa_server.enrollment.errors import EnrollmentError
 from pwa_server.initialise import initialise
@@ -23,6 +25,7 @@ from pwa_server.pki.authority import AuthorityError
 from pwa_server.pki.packaging import PackagingError
 from pwa_server.runtime import enrollment_service, open_services, open_token
 from pwa_server.settings import ConfigurationError, Settings, load_settings
+from pwa_server.sites.errors import SiteError
 from pwa_server.store.database import DatabaseError, check, create_database_engine
 
 # The errors a person can fix by changing configuration or state: one line, no traceback.
@@ -33,6 +36,7 @@ _EXPECTED = (
     AuthorityError,
     PackagingError,
     EnrollmentError,
+    SiteError,
 )
 
 
@@ -64,6 +68,10 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--json", action="store_true", help="print JSON")
     unlock = enroll_commands.add_parser("unlock", parents=[common], help="unlock an enrollment")
     unlock.add_argument("enrollment_id")
+
+    sites.add_parsers(commands, common)
+    officers.add_parsers(commands, common)
+    audit.add_parsers(commands, common)
 
     mail = commands.add_parser("mail", help="mail sent by the outbox")
     mail_commands = mail.add_subparsers(dest="mail_command", required=True)
@@ -125,7 +133,7 @@ def _enroll(settings: Settings, arguments: argparse.Namespace) -> int:
         service = enrollment_service(settings, engine)
         now = dt.datetime.now(dt.UTC)
         if arguments.enroll_command == "unlock":
-            row = service.unlock(arguments.enrollment_id, now=now)
+            row = service.unlock(arguments.enrollment_id, now=now, actor=CLI)
             print(f"enrollment {row.id} unlocked; it is {row.status}")
             return 0
         invitation = service.create(
@@ -134,6 +142,7 @@ def _enroll(settings: Settings, arguments: argparse.Namespace) -> int:
             display_name=arguments.name,
             profile=arguments.profile,
             now=now,
+            actor=CLI,
         )
     finally:
         engine.dispose()
@@ -197,6 +206,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(settings)
         if arguments.command == "enroll":
             return _enroll(settings, arguments)
+        if arguments.command == "site":
+            return sites.run(settings, arguments)
+        if arguments.command == "officer":
+            return officers.run(settings, arguments)
+        if arguments.command == "audit":
+            return audit.run(settings, arguments)
         if arguments.command == "mail":
             return _mail(settings, arguments.mail_command)
         return _hsm_status(settings, arguments.json)

@@ -1,0 +1,1 @@
+"""Security officers: WebAuthn-only sign-in, roles and their permissions, invitations."""

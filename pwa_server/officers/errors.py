@@ -1,0 +1,134 @@
+"""What can go wrong for an officer, as our own exception types (mapped to pages in web/)."""
+
+from __future__ import annotations
+
+
+class OfficerError(Exception):
+    """Root of the officer errors."""
+
+
+class InvalidOfficerInputError(OfficerError):
+    """A field that cannot be accepted (an empty display name, an unknown role, a long label)."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class BootstrapRefusedError(OfficerError):
+    """Officers exist already: the first one is registered only once; officers invite others."""
+
+
+class InvitationError(OfficerError):
+    """An invitation link that cannot be used (root of the three below)."""
+
+
+class InvitationNotFoundError(InvitationError):
+    """No invitation has that token (mistyped, or never issued)."""
+
+    def __init__(self) -> None:
+        super().__init__("no invitation has this link")
+
+
+class InvitationExpiredError(InvitationError):
+    """The link's hour is over, a newer bootstrap link replaced it, or its sender was disabled."""
+
+    def __init__(self) -> None:
+        super().__init__("this invitation link has expired: ask for a new one")
+
+
+class InvitationUsedError(InvitationError):
+    """The link registered an officer already: each works once."""
+
+    def __init__(self) -> None:
+        super().__init__("this invitation link was used already")
+
+
+class OfficerNotFoundError(OfficerError):
+    """No officer has that id."""
+
+
+class OfficerDisabledError(OfficerError):
+    """The officer was disabled: no sign-in, no action."""
+
+
+class PermissionDeniedError(OfficerError):
+    """The officer's role does not grant the permission the action needs."""
+
+    def __init__(self, role: str, permission: str) -> None:
+        super().__init__(f"a {role} may not {permission}")
+        self.role = role
+        self.permission = permission
+
+
+class LastSecurityOfficerError(OfficerError):
+    """Disabling this officer would leave no active security officer to run the CA."""
+
+
+class KeyNotFoundError(OfficerError):
+    """The officer has no key with that credential id."""
+
+
+class LastKeyError(OfficerError):
+    """An officer keeps at least one key: without one they could never sign in again."""
+
+
+class CeremonyRefusedError(OfficerError):
+    """A WebAuthn ceremony failed; `reason` names the check, for logs and the audit trail."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ChallengeExpiredError(CeremonyRefusedError):
+    """The ceremony's challenge was issued too long ago (or is malformed): start again."""
+
+    def __init__(self) -> None:
+        super().__init__("the challenge expired; start again")
+
+
+class RegistrationRefusedError(CeremonyRefusedError):
+    """A new key's registration response failed verification, or the key is registered already.
+
+    `reason` is py_webauthn's precise message where it gave one.
+    """
+
+
+class AssertionRefusedError(CeremonyRefusedError):
+    """A sign-in or step-up assertion failed verification."""
+
+
+class UnknownCredentialError(AssertionRefusedError):
+    """The assertion was made with a key that is not registered (or was removed)."""
+
+    def __init__(self) -> None:
+        super().__init__("this key is not registered")
+
+
+class SignCountError(AssertionRefusedError):
+    """The key's signature counter did not increase: a cloned key, or a replayed assertion.
+
+    Raised only for an assertion that is valid apart from its counter, so that it can be
+    reported as a possible clone; the stored counter is left as it was.
+    """
+
+    def __init__(self, stored: int, received: int) -> None:
+        super().__init__(f"sign counter {received} is not above the stored {stored}")
+        self.stored = stored
+        self.received = received
+
+
+class AssertionReplayedError(AssertionRefusedError):
+    """The assertion (or its challenge) was used already, or the key was used meanwhile."""
+
+    def __init__(self) -> None:
+        super().__init__("this assertion was used already; start again")
+
+
+class WrongOfficerError(AssertionRefusedError):
+    """A step-up assertion made with a key of another officer than the one signed in."""
+
+    def __init__(self) -> None:
+        super().__init__("the key belongs to another officer")

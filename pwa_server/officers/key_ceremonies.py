@@ -1,0 +1,617 @@
+"""Key ceremonies under dual control: a new issuing CA, or retiring one, runs only after M
+distinct security officers approved it.
+
+A security officer proposes a ceremony (which counts as their approval); others approve it,
+each after a fresh WebAuthn assertion that the web layer checks with `OfficerService.step_up`
+before calling here; once enough approved, a security officer executes it. M is the setting
+`ceremony_approvals`, but never more than the active security officers when the ceremony is
+proposed: with one security officer, dual control is off and the console says so. Proposals
+expire. Every step is an audit event written in the transaction of the change it records.
+
+The roles are checked here too, not only by the web layer: a domain call by any other route
+is held to the same rules.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine
+
+from hsm import Token
+from pwa_server.audit import ActorKind, AuditAction, JsonValue, Outcome, record
+from pwa_server.officers.errors import (
+    OfficerDisabledError,
+    OfficerError,
+    OfficerNotFoundError,
+    PermissionDeniedError,
+)
+from pwa_server.officers.models import Officer
+from pwa_server.officers.roles import PERMISSIONS, Permission
+from pwa_server.pki import rollover
+from pwa_server.settings import Settings
+from pwa_server.store import ceremonies as store
+from pwa_server.store.authorities import AuthorityRow
+from pwa_server.store.ceremonies import ApprovalRow, CeremonyRow
+from pwa_server.store.officers import officer_by_id
+
+_SUBJECT_KIND = "key_ceremony"
+_CA_SUBJECT_KIND = "certificate_authority"
+# Room for a readable error in the ceremony's result and the audit event, not a whole traceback.
+_MAX_ERROR = 1000
+
+
+class CeremonyKind(enum.StrEnum):
+    """What a key ceremony changes."""
+
+    NEW_ISSUING_CA = "new_issuing_ca"
+    RETIRE_ISSUING_CA = "retire_issuing_ca"
+
+
+class CeremonyStatus(enum.StrEnum):
+    """Where a key ceremony stands; only OPEN ones can be approved, rejected or executed."""
+
+    OPEN = "open"
+    EXECUTED = "executed"
+    EXPIRED = "expired"
+    REJECTED = "rejected"
+    FAILED = "failed"
+
+
+class KeyCeremonyError(OfficerError):
+    """Root of the key ceremony errors."""
+
+
+class CeremonyNotFoundError(KeyCeremonyError):
+    """No key ceremony has that id."""
+
+
+class CeremonyClosedError(KeyCeremonyError):
+    """The ceremony is no longer open: executed, rejected, failed or expired."""
+
+    def __init__(self, ceremony_id: int, status: CeremonyStatus) -> None:
+        super().__init__(f"key ceremony {ceremony_id} is {status.value}")
+        self.ceremony_id = ceremony_id
+        self.status = status
+
+
+class CeremonyExpiredError(CeremonyClosedError):
+    """The proposal's time ran out before it was executed: propose it again."""
+
+    def __init__(self, ceremony_id: int) -> None:
+        super().__init__(ceremony_id, CeremonyStatus.EXPIRED)
+
+
+class AlreadyApprovedError(KeyCeremonyError):
+    """The officer approved this ceremony already (or proposed it): the second approval must
+    come from another officer."""
+
+    def __init__(self, ceremony_id: int) -> None:
+        super().__init__(
+            f"you approved key ceremony {ceremony_id} already: another security officer must"
+        )
+
+
+class ApprovalsMissingError(KeyCeremonyError):
+    """Fewer distinct security officers approved than the ceremony requires."""
+
+    def __init__(self, ceremony_id: int, required: int, given: int) -> None:
+        missing = required - given
+        more = "approval is" if missing == 1 else "approvals are"
+        super().__init__(
+            f"key ceremony {ceremony_id} needs approvals from {required} distinct security"
+            f" officers and has {given}: {missing} more {more} missing"
+        )
+        self.required = required
+        self.given = given
+        self.missing = missing
+
+
+class InvalidCeremonyError(KeyCeremonyError):
+    """The proposal cannot be made: an unknown kind, or a target that cannot be changed."""
+
+
+class CeremonyFailedError(KeyCeremonyError):
+    """Executing the ceremony failed; it is marked failed with the error, and nothing of a
+    half-made CA remains."""
+
+    def __init__(self, ceremony_id: int, error: str) -> None:
+        super().__init__(f"key ceremony {ceremony_id} failed: {error}")
+        self.ceremony_id = ceremony_id
+        self.error = error
+
+
+@dataclass(frozen=True)
+class Approval:
+    """One officer's approval; it counts while they are an active security officer."""
+
+    officer_id: str
+    approved_at: dt.datetime
+    counts: bool
+
+
+@dataclass(frozen=True)
+class KeyCeremony:
+    """A key ceremony as the console shows it."""
+
+    id: int
+    kind: CeremonyKind
+    # The issuing CA it retires, or that the new one replaces (None: there was none).
+    target_authority_id: int | None
+    proposed_by: str
+    proposed_at: dt.datetime
+    expires_at: dt.datetime
+    required_approvals: int
+    status: CeremonyStatus  # EXPIRED as soon as the time is over, even before it is stored
+    closed_by: str | None  # who executed or rejected it
+    closed_at: dt.datetime | None
+    result: str | None  # the new or retired CA's fingerprint, or the error
+    approvals: tuple[Approval, ...]  # the earliest first; the proposer's is the first
+
+    @property
+    def approved_by(self) -> tuple[str, ...]:
+        """The officers whose approvals count now."""
+        return tuple(approval.officer_id for approval in self.approvals if approval.counts)
+
+    @property
+    def missing_approvals(self) -> int:
+        """How many more distinct security officers must approve before it can be executed."""
+        return max(0, self.required_approvals - len(self.approved_by))
+
+    @property
+    def dual_control(self) -> bool:
+        """False when one officer alone could propose and execute it."""
+        return self.required_approvals >= 2
+
+    @property
+    def executable(self) -> bool:
+        return self.status is CeremonyStatus.OPEN and self.missing_approvals == 0
+
+
+class KeyCeremonies:
+    """Key ceremonies on the CA of `engine`, whose keys are made in `token`."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        token: Token,
+        *,
+        approvals_required: int,
+        proposal_lifetime: dt.timedelta,
+        organization: str,
+    ) -> None:
+        if approvals_required < 1:
+            raise ValueError("a key ceremony needs at least one approval")
+        if proposal_lifetime <= dt.timedelta(0):
+            raise ValueError("a key ceremony proposal must stay open for some time")
+        self.engine = engine
+        self.token = token
+        self.approvals_required = approvals_required
+        self.proposal_lifetime = proposal_lifetime
+        self.organization = organization
+
+    @classmethod
+    def from_settings(cls, settings: Settings, engine: Engine, token: Token) -> KeyCeremonies:
+        """The ceremonies of this instance, with its configured M and proposal lifetime."""
+        return cls(
+            engine,
+            token,
+            approvals_required=settings.ceremony_approvals,
+            proposal_lifetime=dt.timedelta(hours=settings.ceremony_proposal_hours),
+            organization=settings.ca_organization,
+        )
+
+    # Reading
+
+    def required_approvals(self) -> int:
+        """The approvals a ceremony proposed now would need: M, but never more than the
+        active security officers (and at least 1)."""
+        with self.engine.connect() as connection:
+            return self._required(connection)
+
+    def dual_control_active(self) -> bool:
+        """False when a ceremony proposed now would need one approval only: fewer than two
+        active security officers (or M configured as 1). The console must then say that
+        dual control is off."""
+        return self.required_approvals() >= 2
+
+    def ceremony(self, ceremony_id: int, *, now: dt.datetime) -> KeyCeremony:
+        """The ceremony with that id; CeremonyNotFoundError when there is none."""
+        with self.engine.connect() as connection:
+            return _ceremony(connection, ceremony_id, now)
+
+    def ceremonies(self, *, now: dt.datetime, limit: int = 50) -> list[KeyCeremony]:
+        """The newest ceremonies first."""
+        with self.engine.connect() as connection:
+            rows = store.recent_ceremonies(connection, limit=limit)
+            approvals = store.approvals_of(connection, [row.id for row in rows])
+        return [_model(row, approvals, now) for row in rows]
+
+    # Steps
+
+    def propose(
+        self,
+        *,
+        officer_id: str,
+        kind: CeremonyKind,
+        target: int | None = None,
+        now: dt.datetime,
+    ) -> KeyCeremony:
+        """Propose a ceremony; the proposal is the proposer's approval.
+
+        NEW_ISSUING_CA replaces the issuing CA active now (`target`, if given, must be that
+        one); RETIRE_ISSUING_CA needs `target`, an active issuing CA that is not the last.
+        """
+        kind = _kind(kind)
+        with self.engine.begin() as connection:
+            officer = _require(
+                connection, officer_id, Permission.MANAGE_CA, Permission.APPROVE_CEREMONY
+            )
+            target = _target(connection, kind, target)
+            required = self._required(connection)
+            ceremony_id = store.insert_ceremony(
+                connection,
+                kind=kind.value,
+                target_authority_id=target,
+                proposed_by=officer.id,
+                proposed_at=now,
+                expires_at=now + self.proposal_lifetime,
+                required_approvals=required,
+            )
+            store.insert_approval(
+                connection, ceremony_id=ceremony_id, officer_id=officer.id, now=now
+            )
+            _audit(
+                connection,
+                officer.id,
+                AuditAction.APPROVAL_REQUESTED,
+                ceremony_id,
+                now,
+                {
+                    "kind": kind.value,
+                    "target_authority_id": target,
+                    "required_approvals": required,
+                    "dual_control": required >= 2,
+                    "expires_at": (now + self.proposal_lifetime).isoformat(),
+                },
+            )
+            return _ceremony(connection, ceremony_id, now)
+
+    def approve(self, *, ceremony_id: int, officer_id: str, now: dt.datetime) -> KeyCeremony:
+        """One more security officer's approval; the same officer twice is refused."""
+        self._expire_due(now)
+        with self.engine.begin() as connection:
+            officer = _require(connection, officer_id, Permission.APPROVE_CEREMONY)
+            ceremony = _open(connection, ceremony_id, now)
+            if not store.insert_approval(
+                connection, ceremony_id=ceremony.id, officer_id=officer.id, now=now
+            ):
+                raise AlreadyApprovedError(ceremony.id)
+            approved = _ceremony(connection, ceremony.id, now)
+            _audit(
+                connection,
+                officer.id,
+                AuditAction.APPROVAL_GRANTED,
+                ceremony.id,
+                now,
+                {
+                    "kind": ceremony.kind.value,
+                    "approvals": len(approved.approved_by),
+                    "required_approvals": approved.required_approvals,
+                },
+            )
+            return approved
+
+    def reject(
+        self, *, ceremony_id: int, officer_id: str, now: dt.datetime, reason: str | None = None
+    ) -> KeyCeremony:
+        """Close an open ceremony unexecuted; any security officer may, the proposer too."""
+        self._expire_due(now)
+        text = " ".join(reason.split())[:_MAX_ERROR] if reason else None
+        with self.engine.begin() as connection:
+            officer = _require(connection, officer_id, Permission.APPROVE_CEREMONY)
+            ceremony = _open(connection, ceremony_id, now)
+            if not store.close_ceremony(
+                connection,
+                ceremony.id,
+                status=CeremonyStatus.REJECTED.value,
+                closed_by=officer.id,
+                now=now,
+                result=text,
+            ):
+                raise _closed(connection, ceremony.id, now)
+            _audit(
+                connection,
+                officer.id,
+                AuditAction.APPROVAL_REJECTED,
+                ceremony.id,
+                now,
+                {"kind": ceremony.kind.value, "reason": text},
+            )
+            return _ceremony(connection, ceremony.id, now)
+
+    def execute(self, *, ceremony_id: int, officer_id: str, now: dt.datetime) -> KeyCeremony:
+        """Run an open ceremony that enough security officers approved, once.
+
+        A failure (the token, the database, a CA that changed since the proposal) marks the
+        ceremony failed with the error and raises CeremonyFailedError; no half-made CA stays.
+        Refusals that change nothing (not allowed, not approved enough, closed) raise their
+        own errors and leave the ceremony open.
+        """
+        self._expire_due(now)
+        with self.engine.connect() as connection:
+            officer = _require(connection, officer_id, Permission.MANAGE_CA)
+            ceremony = _open(connection, ceremony_id, now)
+        _check_approved(ceremony)
+        try:
+            if ceremony.kind is CeremonyKind.NEW_ISSUING_CA:
+                self._new_issuing_ca(ceremony, officer.id, now)
+            else:
+                self._retire_issuing_ca(ceremony, officer.id, now)
+        except OfficerError:
+            raise  # refused before anything changed: closed meanwhile, approvals withdrawn
+        except Exception as error:
+            message = _error_text(error)
+            self._fail(ceremony, officer.id, message, now)
+            raise CeremonyFailedError(ceremony.id, message) from error
+        return self.ceremony(ceremony.id, now=now)
+
+    # Internals
+
+    def _required(self, connection: Connection) -> int:
+        officers = store.count_active_officers(connection, _approver_roles())
+        return max(1, min(self.approvals_required, officers))
+
+    def _expire_due(self, now: dt.datetime) -> None:
+        # Its own transaction: the refusal that follows must not roll the expiry back.
+        with self.engine.begin() as connection:
+            store.expire_due_ceremonies(connection, now=now)
+
+    def _claim(
+        self, connection: Connection, ceremony: KeyCeremony, officer_id: str, now: dt.datetime
+    ) -> None:
+        """Take the open ceremony for execution, first in the transaction that executes it:
+        a second executor waits on the row (PostgreSQL) or the write lock (SQLite), then
+        finds it closed."""
+        if not store.close_ceremony(
+            connection,
+            ceremony.id,
+            status=CeremonyStatus.EXECUTED.value,
+            closed_by=officer_id,
+            now=now,
+        ):
+            raise _closed(connection, ceremony.id, now)
+        # Approvals are counted again under the claim: an approver may have been disabled.
+        _require(connection, officer_id, Permission.MANAGE_CA)
+        _check_approved(_ceremony(connection, ceremony.id, now))
+
+    def _new_issuing_ca(self, ceremony: KeyCeremony, officer_id: str, now: dt.datetime) -> None:
+        with self.engine.connect() as connection:
+            # Before a key is made: a CA changed since the proposal fails the ceremony now.
+            rollover.check_replaceable(connection, ceremony.target_authority_id)
+        with rollover.new_issuing_ca(
+            self.engine, self.token, organization=self.organization, now=now
+        ) as pending:
+            connection = pending.connection
+            self._claim(connection, ceremony, officer_id, now)
+            made = pending.install(replacing=ceremony.target_authority_id)
+            store.set_result(connection, ceremony.id, made.fingerprint)
+            _audit(
+                connection,
+                officer_id,
+                AuditAction.KEY_GENERATED,
+                ceremony.id,
+                now,
+                {
+                    "ceremony": ceremony.id,
+                    "role": rollover.ISSUING,
+                    "authority_id": made.authority_id,
+                    "key_label": made.key_label,
+                    "fingerprint": made.fingerprint,
+                    "replaces": made.replaced.id if made.replaced else None,
+                    "ocsp_responder_key_label": made.responder_key_label,
+                },
+                subject=(_CA_SUBJECT_KIND, made.key_label),
+            )
+            if made.replaced is not None:
+                _audit_retired(connection, officer_id, ceremony.id, made.replaced, now)
+
+    def _retire_issuing_ca(self, ceremony: KeyCeremony, officer_id: str, now: dt.datetime) -> None:
+        if ceremony.target_authority_id is None:
+            raise rollover.RolloverError("the ceremony names no issuing CA to retire")
+        with self.engine.begin() as connection:
+            self._claim(connection, ceremony, officer_id, now)
+            retired = rollover.retire_issuing_ca(connection, ceremony.target_authority_id)
+            store.set_result(connection, ceremony.id, retired.sha256_fingerprint)
+            _audit_retired(connection, officer_id, ceremony.id, retired, now)
+
+    def _fail(self, ceremony: KeyCeremony, officer_id: str, message: str, now: dt.datetime) -> None:
+        action = (
+            AuditAction.KEY_GENERATED
+            if ceremony.kind is CeremonyKind.NEW_ISSUING_CA
+            else AuditAction.KEY_RETIRED
+        )
+        with self.engine.begin() as connection:
+            if store.close_ceremony(
+                connection,
+                ceremony.id,
+                status=CeremonyStatus.FAILED.value,
+                closed_by=officer_id,
+                now=now,
+                result=message,
+                unexpired=False,
+            ):
+                _audit(
+                    connection,
+                    officer_id,
+                    action,
+                    ceremony.id,
+                    now,
+                    {"ceremony": ceremony.id, "kind": ceremony.kind.value, "error": message},
+                    outcome=Outcome.FAILURE,
+                )
+
+
+def _approver_roles() -> list[str]:
+    """The roles that grant APPROVE_CEREMONY (the security officer's, today)."""
+    return [
+        role.value
+        for role, granted in PERMISSIONS.items()
+        if Permission.APPROVE_CEREMONY in granted
+    ]
+
+
+def _require(connection: Connection, officer_id: str, *permissions: Permission) -> Officer:
+    row = officer_by_id(connection, officer_id)
+    if row is None:
+        raise OfficerNotFoundError(f"no officer {officer_id}")
+    officer = Officer.from_row(row)
+    if not officer.active:
+        raise OfficerDisabledError(f"officer {officer_id} is disabled")
+    for permission in permissions:
+        if not officer.can(permission):
+            raise PermissionDeniedError(officer.role.value, permission.value)
+    return officer
+
+
+def _kind(kind: str) -> CeremonyKind:
+    try:
+        return CeremonyKind(kind)
+    except ValueError:
+        raise InvalidCeremonyError(f"unknown kind of key ceremony: {kind!r}") from None
+
+
+def _target(connection: Connection, kind: CeremonyKind, target: int | None) -> int | None:
+    """The CA the ceremony changes, checked now so that a hopeless proposal is never made."""
+    try:
+        if kind is CeremonyKind.NEW_ISSUING_CA:
+            current = rollover.active_issuing_id(connection)
+            if target is not None and target != current:
+                raise InvalidCeremonyError(
+                    f"issuing CA {target} is not the active one: a new CA replaces the active one"
+                )
+            return current
+        if target is None:
+            raise InvalidCeremonyError("name the issuing CA to retire")
+        rollover.check_retirable(connection, target)
+    except rollover.RolloverError as error:
+        raise InvalidCeremonyError(str(error)) from None
+    return target
+
+
+def _ceremony(connection: Connection, ceremony_id: int, now: dt.datetime) -> KeyCeremony:
+    row = store.ceremony_by_id(connection, ceremony_id)
+    if row is None:
+        raise CeremonyNotFoundError(f"no key ceremony {ceremony_id}")
+    return _model(row, store.approvals_of(connection, [row.id]), now)
+
+
+def _open(connection: Connection, ceremony_id: int, now: dt.datetime) -> KeyCeremony:
+    ceremony = _ceremony(connection, ceremony_id, now)
+    if ceremony.status is not CeremonyStatus.OPEN:
+        raise _closed_error(ceremony)
+    return ceremony
+
+
+def _closed(connection: Connection, ceremony_id: int, now: dt.datetime) -> KeyCeremonyError:
+    """The error for a ceremony found closed by a conditional UPDATE."""
+    return _closed_error(_ceremony(connection, ceremony_id, now))
+
+
+def _closed_error(ceremony: KeyCeremony) -> CeremonyClosedError:
+    if ceremony.status is CeremonyStatus.EXPIRED:
+        return CeremonyExpiredError(ceremony.id)
+    return CeremonyClosedError(ceremony.id, ceremony.status)
+
+
+def _check_approved(ceremony: KeyCeremony) -> None:
+    if ceremony.missing_approvals > 0:
+        raise ApprovalsMissingError(
+            ceremony.id, ceremony.required_approvals, len(ceremony.approved_by)
+        )
+
+
+def _model(row: CeremonyRow, approvals: Sequence[ApprovalRow], now: dt.datetime) -> KeyCeremony:
+    roles = _approver_roles()
+    status = CeremonyStatus(row.status)
+    if status is CeremonyStatus.OPEN and now >= row.expires_at:
+        status = CeremonyStatus.EXPIRED
+    return KeyCeremony(
+        id=row.id,
+        kind=CeremonyKind(row.kind),
+        target_authority_id=row.target_authority_id,
+        proposed_by=row.proposed_by,
+        proposed_at=row.proposed_at,
+        expires_at=row.expires_at,
+        required_approvals=row.required_approvals,
+        status=status,
+        closed_by=row.closed_by,
+        closed_at=row.closed_at,
+        result=row.result,
+        approvals=tuple(
+            Approval(
+                approval.officer_id,
+                approval.approved_at,
+                approval.officer_status == "active" and approval.officer_role in roles,
+            )
+            for approval in approvals
+            if approval.ceremony_id == row.id
+        ),
+    )
+
+
+def _audit(
+    connection: Connection,
+    officer_id: str,
+    action: AuditAction,
+    ceremony_id: int,
+    now: dt.datetime,
+    details: dict[str, JsonValue],
+    *,
+    outcome: Outcome = Outcome.SUCCESS,
+    subject: tuple[str, str] | None = None,
+) -> None:
+    subject_kind, subject_name = subject or (_SUBJECT_KIND, str(ceremony_id))
+    record(
+        connection,
+        actor_kind=ActorKind.OFFICER,
+        actor=officer_id,
+        action=action,
+        subject_kind=subject_kind,
+        subject=subject_name,
+        outcome=outcome,
+        details=details,
+        now=now,
+    )
+
+
+def _audit_retired(
+    connection: Connection,
+    officer_id: str,
+    ceremony_id: int,
+    retired: AuthorityRow,
+    now: dt.datetime,
+) -> None:
+    _audit(
+        connection,
+        officer_id,
+        AuditAction.KEY_RETIRED,
+        ceremony_id,
+        now,
+        {
+            "ceremony": ceremony_id,
+            "role": retired.role,
+            "authority_id": retired.id,
+            "key_label": retired.key_label,
+            "fingerprint": retired.sha256_fingerprint,
+        },
+        subject=(_CA_SUBJECT_KIND, retired.key_label),
+    )
+
+
+def _error_text(error: Exception) -> str:
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text[:_MAX_ERROR]

@@ -1,0 +1,282 @@
+"""Rows of key ceremonies and their approvals, and the CA rows a ceremony changes.
+
+A ceremony leaves "open" by one conditional UPDATE, so that two officers executing it at once
+run it once; an officer approves a ceremony once (the primary key of ceremony_approvals).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from pwa_server.store.authorities import AuthorityRow
+from pwa_server.store.tables import (
+    ceremony_approvals,
+    certificate_authorities,
+    key_ceremonies,
+    officers,
+)
+
+OPEN = "open"
+EXPIRED = "expired"
+ACTIVE = "active"
+RETIRED = "retired"
+
+
+@dataclass(frozen=True)
+class CeremonyRow:
+    """A key ceremony as stored."""
+
+    id: int
+    kind: str
+    target_authority_id: int | None
+    proposed_by: str
+    proposed_at: dt.datetime
+    expires_at: dt.datetime
+    required_approvals: int
+    status: str
+    closed_by: str | None
+    closed_at: dt.datetime | None
+    result: str | None
+
+
+@dataclass(frozen=True)
+class ApprovalRow:
+    """An approval, with the approver's role and status now (a disabled officer's approval
+    no longer counts)."""
+
+    ceremony_id: int
+    officer_id: str
+    approved_at: dt.datetime
+    officer_role: str
+    officer_status: str
+
+
+# Ceremonies
+
+
+def insert_ceremony(
+    connection: Connection,
+    *,
+    kind: str,
+    target_authority_id: int | None,
+    proposed_by: str,
+    proposed_at: dt.datetime,
+    expires_at: dt.datetime,
+    required_approvals: int,
+) -> int:
+    """Record a new open ceremony and return its id."""
+    result = connection.execute(
+        insert(key_ceremonies).values(
+            kind=kind,
+            target_authority_id=target_authority_id,
+            proposed_by=proposed_by,
+            proposed_at=proposed_at,
+            expires_at=expires_at,
+            required_approvals=required_approvals,
+            status=OPEN,
+        )
+    )
+    inserted = result.inserted_primary_key
+    if inserted is None:
+        raise RuntimeError("the database returned no id for the new key ceremony")
+    return int(inserted[0])
+
+
+def ceremony_by_id(connection: Connection, ceremony_id: int) -> CeremonyRow | None:
+    row = connection.execute(
+        select(key_ceremonies).where(key_ceremonies.c.id == ceremony_id)
+    ).one_or_none()
+    return CeremonyRow(**row._mapping) if row is not None else None
+
+
+def recent_ceremonies(connection: Connection, *, limit: int) -> list[CeremonyRow]:
+    """The newest ceremonies first."""
+    rows = connection.execute(
+        select(key_ceremonies).order_by(key_ceremonies.c.id.desc()).limit(limit)
+    )
+    return [CeremonyRow(**row._mapping) for row in rows]
+
+
+def close_ceremony(
+    connection: Connection,
+    ceremony_id: int,
+    *,
+    status: str,
+    closed_by: str,
+    now: dt.datetime,
+    result: str | None = None,
+    unexpired: bool = True,
+) -> bool:
+    """Move an open ceremony to `status`; False when it is no longer open (or, with
+    `unexpired`, when its time is over).
+
+    PostgreSQL locks the row, so a second officer doing the same waits and then finds it
+    closed: this is what makes a ceremony run once.
+    """
+    table = key_ceremonies
+    conditions = [table.c.id == ceremony_id, table.c.status == OPEN]
+    if unexpired:
+        conditions.append(table.c.expires_at > now)
+    outcome = connection.execute(
+        update(table)
+        .where(*conditions)
+        .values(status=status, closed_by=closed_by, closed_at=now, result=result)
+    )
+    return outcome.rowcount == 1
+
+
+def set_result(connection: Connection, ceremony_id: int, result: str) -> None:
+    """Note what an executed ceremony made or retired."""
+    connection.execute(
+        update(key_ceremonies).where(key_ceremonies.c.id == ceremony_id).values(result=result)
+    )
+
+
+def expire_due_ceremonies(connection: Connection, *, now: dt.datetime) -> int:
+    """Close the open ceremonies whose time is over, as of their expiry; how many."""
+    table = key_ceremonies
+    outcome = connection.execute(
+        update(table)
+        .where(table.c.status == OPEN, table.c.expires_at <= now)
+        .values(status=EXPIRED, closed_at=table.c.expires_at)
+    )
+    return outcome.rowcount
+
+
+# Approvals
+
+
+def insert_approval(
+    connection: Connection, *, ceremony_id: int, officer_id: str, now: dt.datetime
+) -> bool:
+    """Record an officer's approval; False when they approved this ceremony already."""
+    try:
+        with connection.begin_nested():
+            connection.execute(
+                insert(ceremony_approvals).values(
+                    ceremony_id=ceremony_id, officer_id=officer_id, approved_at=now
+                )
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
+def approvals_of(connection: Connection, ceremony_ids: Collection[int]) -> list[ApprovalRow]:
+    """The approvals of these ceremonies, the earliest first, with each approver as they are."""
+    if not ceremony_ids:
+        return []
+    rows = connection.execute(
+        select(
+            ceremony_approvals.c.ceremony_id,
+            ceremony_approvals.c.officer_id,
+            ceremony_approvals.c.approved_at,
+            officers.c.role.label("officer_role"),
+            officers.c.status.label("officer_status"),
+        )
+        .join(officers, officers.c.id == ceremony_approvals.c.officer_id)
+        .where(ceremony_approvals.c.ceremony_id.in_(list(ceremony_ids)))
+        .order_by(ceremony_approvals.c.approved_at, ceremony_approvals.c.officer_id)
+    )
+    return [ApprovalRow(**row._mapping) for row in rows]
+
+
+def count_active_officers(connection: Connection, roles: Collection[str]) -> int:
+    """How many active officers hold one of `roles`."""
+    count = connection.execute(
+        select(func.count())
+        .select_from(officers)
+        .where(officers.c.status == ACTIVE, officers.c.role.in_(list(roles)))
+    ).scalar_one()
+    return int(count)
+
+
+# The CAs that ceremonies replace and retire
+
+
+_AUTHORITY_COLUMNS = (
+    certificate_authorities.c.id,
+    certificate_authorities.c.name,
+    certificate_authorities.c.role,
+    certificate_authorities.c.parent_id,
+    certificate_authorities.c.key_token_label,
+    certificate_authorities.c.key_label,
+    certificate_authorities.c.key_id,
+    certificate_authorities.c.key_algorithm,
+    certificate_authorities.c.certificate_der,
+    certificate_authorities.c.sha256_fingerprint,
+    certificate_authorities.c.status,
+)
+
+
+def _authority(row: object) -> AuthorityRow:
+    values = dict(row._mapping)  # type: ignore[attr-defined]
+    values["certificate_der"] = bytes(values["certificate_der"])
+    return AuthorityRow(**values)
+
+
+def authority_by_id(connection: Connection, authority_id: int) -> AuthorityRow | None:
+    row = connection.execute(
+        select(*_AUTHORITY_COLUMNS).where(certificate_authorities.c.id == authority_id)
+    ).one_or_none()
+    return _authority(row) if row is not None else None
+
+
+def authorities_with_role(
+    connection: Connection, role: str, *, statuses: Sequence[str] = (ACTIVE, RETIRED)
+) -> list[AuthorityRow]:
+    """The CAs (or signers) of `role` with one of `statuses`, the newest first."""
+    table = certificate_authorities
+    rows = connection.execute(
+        select(*_AUTHORITY_COLUMNS)
+        .where(table.c.role == role, table.c.status.in_(list(statuses)))
+        .order_by(table.c.id.desc())
+    )
+    return [_authority(row) for row in rows]
+
+
+def count_authorities(connection: Connection, role: str) -> int:
+    """How many CAs of `role` were ever recorded, whatever their status."""
+    count = connection.execute(
+        select(func.count())
+        .select_from(certificate_authorities)
+        .where(certificate_authorities.c.role == role)
+    ).scalar_one()
+    return int(count)
+
+
+def retire_authority(connection: Connection, authority_id: int) -> bool:
+    """Mark an active CA retired; False when it is not active (retired meanwhile)."""
+    table = certificate_authorities
+    outcome = connection.execute(
+        update(table)
+        .where(table.c.id == authority_id, table.c.status == ACTIVE)
+        .values(status=RETIRED)
+    )
+    return outcome.rowcount == 1
+
+
+def retire_authority_unless_last(connection: Connection, authority_id: int, *, role: str) -> bool:
+    """Retire an active CA of `role` unless it is the last active one; False otherwise."""
+    table = certificate_authorities
+    # PostgreSQL: two ceremonies retiring two CAs at once must not both see one left over.
+    connection.execute(
+        select(table.c.id).where(table.c.role == role, table.c.status == ACTIVE).with_for_update()
+    ).all()
+    others = (
+        select(func.count())
+        .select_from(table)
+        .where(table.c.role == role, table.c.status == ACTIVE, table.c.id != authority_id)
+        .scalar_subquery()
+    )
+    outcome = connection.execute(
+        update(table)
+        .where(table.c.id == authority_id, table.c.status == ACTIVE, others > 0)
+        .values(status=RETIRED)
+    )
+    return outcome.rowcount == 1

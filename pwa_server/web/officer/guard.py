@@ -1,0 +1,131 @@
+"""Who is signed in to the console, and may they do this? The concept apart from the pages:
+the session holds the officer's id, when they were last active and when they last proved
+presence with their key; every page and action asks `officer_for` with its permission."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hmac
+from typing import Any
+
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+
+from pwa_server.officers import challenges
+from pwa_server.officers.errors import ChallengeExpiredError
+from pwa_server.officers.models import Officer
+from pwa_server.officers.policy import idle_expired, step_up_fresh
+from pwa_server.officers.roles import Permission
+from pwa_server.runtime import Services
+from pwa_server.web.csrf import FIELD as CSRF_FIELD
+
+_OFFICER = "officer_id"
+_ACTIVE_AT = "officer_active_at"
+_CHALLENGE = "webauthn_challenge"
+CSRF_HEADER = "x-csrf-token"
+# The form field that carries a fresh assertion for a sensitive action.
+ASSERTION_FIELD = "assertion"
+
+
+class SignInRequiredError(Exception):
+    """No officer is signed in, or the session went idle: the console asks for the key."""
+
+
+def services_of(request: Request) -> Services:
+    """The process's services."""
+    services: Services = request.app.state.services
+    return services
+
+
+def officer_for(request: Request, permission: Permission) -> Officer:
+    """The signed-in officer, if their role grants `permission` (403 otherwise).
+
+    Checked against the database on every request: a disabled officer or a changed role
+    takes effect at once, whatever the session says.
+    """
+    services = services_of(request)
+    now = services.now()
+    officer_id = request.session.get(_OFFICER)
+    active_at = _moment(request.session.get(_ACTIVE_AT))
+    if not isinstance(officer_id, str) or active_at is None or idle_expired(active_at, now=now):
+        sign_out(request)
+        raise SignInRequiredError()
+    officer = services.officers.officer(officer_id)
+    if not officer.active:
+        sign_out(request)
+        raise SignInRequiredError()
+    if not officer.can(permission):
+        raise HTTPException(403, "your role does not allow this")
+    request.session[_ACTIVE_AT] = now.isoformat()
+    return officer
+
+
+def sign_in(request: Request, officer: Officer) -> None:
+    """Start a console session (a new session: nothing from before sign-in is kept)."""
+    request.session.clear()
+    request.session[_OFFICER] = officer.id
+    request.session[_ACTIVE_AT] = services_of(request).now().isoformat()
+
+
+def sign_out(request: Request) -> None:
+    """End the console session."""
+    for key in (_OFFICER, _ACTIVE_AT, _CHALLENGE):
+        request.session.pop(key, None)
+
+
+def remember_challenge(request: Request, purpose: str, challenge: bytes) -> None:
+    """Keep a ceremony's challenge in the signed session until its answer comes."""
+    request.session[_CHALLENGE] = {
+        "purpose": purpose,
+        "value": base64.urlsafe_b64encode(challenge).decode("ascii"),
+    }
+
+
+def take_challenge(request: Request, purpose: str) -> bytes:
+    """The challenge of the ceremony `purpose`, removed so that it answers once."""
+    kept: Any = request.session.pop(_CHALLENGE, None)
+    if not isinstance(kept, dict) or kept.get("purpose") != purpose:
+        return b""
+    try:
+        return base64.urlsafe_b64decode(str(kept.get("value", "")))
+    except ValueError:
+        return b""
+
+
+def check_csrf_header(request: Request) -> None:
+    """403 unless a JSON call carries this session's CSRF token in X-CSRF-Token."""
+    expected = request.session.get(CSRF_FIELD)
+    given = request.headers.get(CSRF_HEADER, "")
+    if not isinstance(expected, str) or not hmac.compare_digest(expected.encode(), given.encode()):
+        raise HTTPException(403, "CSRF token missing or wrong")
+
+
+def step_up(request: Request, officer: Officer, form: FormData) -> None:
+    """A sensitive action: the form must carry a fresh assertion of this officer's key,
+    answering the challenge the console just asked for (raises OfficerError otherwise)."""
+    services = services_of(request)
+    now = services.now()
+    assertion = form.get(ASSERTION_FIELD)
+    challenge = take_challenge(request, "step-up")
+    # The challenge says when the console asked for the key: a confirmation is fresh only
+    # for STEP_UP_MAX_AGE, shorter than a sign-in ceremony may take.
+    if not step_up_fresh(challenges.issued_at(challenge, now=now), now=now):
+        raise ChallengeExpiredError()
+    services.officers.step_up(
+        officer_id=officer.id,
+        credential_json=assertion if isinstance(assertion, str) else "",
+        expected_challenge=challenge,
+        now=now,
+    )
+
+
+def _moment(value: object) -> dt.datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None

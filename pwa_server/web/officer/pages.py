@@ -1,0 +1,257 @@
+"""Console pages every role reaches (overview, officers and their keys) and those of one role:
+HSM and CA (security officers), the audit log (security officers and auditors)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from cryptography import x509
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from pwa_server.audit import ActorKind, AuditAction, JsonValue, events, verify
+from pwa_server.officers.errors import OfficerError
+from pwa_server.officers.models import decode_credential_id
+from pwa_server.officers.roles import Permission, Role
+from pwa_server.pki.authority import fingerprint
+from pwa_server.store.authorities import all_authorities, issued_count
+from pwa_server.web.csrf import check_csrf
+from pwa_server.web.officer.audit_trail import record_console_event
+from pwa_server.web.officer.guard import (
+    check_csrf_header,
+    officer_for,
+    remember_challenge,
+    services_of,
+    step_up,
+    take_challenge,
+)
+from pwa_server.web.officer.rendering import console_page
+
+AUDIT_PAGE_SIZE = 100
+
+
+async def overview(request: Request) -> Response:
+    """GET /officer/: where to go from here; the first visit explains bootstrap."""
+    services = services_of(request)
+    if not await run_in_threadpool(services.officers.has_officers):
+        return console_page(request, "officer/no_officers.html", None)
+    officer = officer_for(request, Permission.VIEW_CONSOLE)
+    return console_page(request, "officer/overview.html", officer)
+
+
+async def hsm_page(request: Request) -> Response:
+    """GET /officer/hsm: module, token, key objects, and the CAs with what they signed."""
+    officer = officer_for(request, Permission.MANAGE_CA)
+    services = services_of(request)
+    info, keys = await run_in_threadpool(
+        lambda: (services.token.info(), services.token.key_objects())
+    )
+    authorities = await run_in_threadpool(_authorities, request)
+    return console_page(
+        request,
+        "officer/hsm.html",
+        officer,
+        token=info,
+        keys=keys,
+        authorities=authorities,
+    )
+
+
+def _authorities(request: Request) -> list[dict[str, Any]]:
+    services = services_of(request)
+    with services.engine.connect() as connection:
+        rows = all_authorities(connection)
+        counts = {row.id: issued_count(connection, row.id) for row in rows}
+    listed = []
+    for row in rows:
+        certificate = x509.load_der_x509_certificate(row.certificate_der)
+        listed.append(
+            {
+                "name": row.name,
+                "role": row.role,
+                "status": row.status,
+                "subject": certificate.subject.rfc4514_string(),
+                "key": f"{row.key_label} ({row.key_algorithm})",
+                "sha256": fingerprint(certificate),
+                "not_before": certificate.not_valid_before_utc,
+                "not_after": certificate.not_valid_after_utc,
+                "issued": counts[row.id],
+            }
+        )
+    return listed
+
+
+async def audit_page(request: Request) -> Response:
+    """GET /officer/audit: the log, newest first, with filters and the chain's state."""
+    officer = officer_for(request, Permission.VIEW_AUDIT)
+    services = services_of(request)
+    filters = {
+        name: (request.query_params.get(name) or "").strip()[:200] or None
+        for name in ("action", "actor", "subject")
+    }
+    before = request.query_params.get("before")
+    before_id = int(before) if before and before.isdigit() else None
+    listed = await run_in_threadpool(
+        events, services.engine, limit=AUDIT_PAGE_SIZE, before_id=before_id, **filters
+    )
+    verification = await run_in_threadpool(verify, services.engine)
+    return console_page(
+        request,
+        "officer/audit.html",
+        officer,
+        events=listed,
+        filters=filters,
+        actions=[action.value for action in AuditAction],
+        verification=verification,
+        next_before=listed[-1].id if len(listed) == AUDIT_PAGE_SIZE else None,
+    )
+
+
+async def officers_page(request: Request) -> Response:
+    """GET /officer/officers: the officers, and the signed-in officer's own keys."""
+    officer = officer_for(request, Permission.VIEW_CONSOLE)
+    services = services_of(request)
+    everyone = await run_in_threadpool(services.officers.officers)
+    keys = await run_in_threadpool(services.officers.keys, officer.id)
+    return console_page(
+        request,
+        "officer/officers.html",
+        officer,
+        officers=everyone,
+        keys=keys,
+        roles=list(Role),
+    )
+
+
+async def invite(request: Request) -> Response:
+    """POST /officer/officers/invite: a one-time link, shown once (after a fresh assertion)."""
+    officer = officer_for(request, Permission.INVITE_OFFICERS)
+    form = await request.form()
+    check_csrf(request, form)
+    services = services_of(request)
+    step_up(request, officer, form)
+    role = Role(str(form.get("role", "")))
+    link = await run_in_threadpool(
+        services.officers.invite,
+        by_officer_id=officer.id,
+        role=role,
+        display_name=str(form.get("display_name", "")),
+        now=services.now(),
+    )
+    await run_in_threadpool(
+        _audit, request, officer.id, AuditAction.OFFICER_INVITED, None, {"role": role.value}
+    )
+    return console_page(request, "officer/invited.html", officer, link=link)
+
+
+async def disable(request: Request) -> Response:
+    """POST /officer/officers/{officer_id}/disable"""
+    officer = officer_for(request, Permission.MANAGE_OFFICERS)
+    form = await request.form()
+    check_csrf(request, form)
+    step_up(request, officer, form)
+    services = services_of(request)
+    target = request.path_params["officer_id"]
+    await run_in_threadpool(
+        services.officers.disable, by_officer_id=officer.id, officer_id=target, now=services.now()
+    )
+    await run_in_threadpool(_audit, request, officer.id, AuditAction.OFFICER_DISABLED, target)
+    return RedirectResponse("/officer/officers", status_code=303)
+
+
+async def add_key_options(request: Request) -> Response:
+    """POST /officer/keys/options: options to register one more key of the officer."""
+    check_csrf_header(request)
+    officer = officer_for(request, Permission.VIEW_CONSOLE)
+    services = services_of(request)
+    ceremony = await run_in_threadpool(
+        services.officers.add_key_options, officer_id=officer.id, now=services.now()
+    )
+    remember_challenge(request, "add-key", ceremony.challenge)
+    return Response(ceremony.options_json, media_type="application/json")
+
+
+async def add_key(request: Request) -> Response:
+    """POST /officer/keys: the new key (the ceremony itself needs the officer's presence)."""
+    check_csrf_header(request)
+    officer = officer_for(request, Permission.VIEW_CONSOLE)
+    services = services_of(request)
+    try:
+        body = json.loads(await request.body())
+    except ValueError:
+        body = {}
+    body = body if isinstance(body, dict) else {}
+    label = body.get("label")
+    try:
+        key = await run_in_threadpool(
+            services.officers.add_key,
+            officer_id=officer.id,
+            credential_json=json.dumps(body.get("credential")),
+            expected_challenge=take_challenge(request, "add-key"),
+            label=label if isinstance(label, str) and label.strip() else "security key",
+            now=services.now(),
+        )
+    except OfficerError as error:
+        return JSONResponse({"error": str(error)}, status_code=400)
+    await run_in_threadpool(
+        _audit,
+        request,
+        officer.id,
+        AuditAction.OFFICER_CREDENTIAL_ADDED,
+        officer.id,
+        {"label": key.label},
+    )
+    return JSONResponse({"redirect": "/officer/officers"})
+
+
+async def remove_key(request: Request) -> Response:
+    """POST /officer/keys/{credential_id}/remove (never the last key)."""
+    officer = officer_for(request, Permission.VIEW_CONSOLE)
+    form = await request.form()
+    check_csrf(request, form)
+    step_up(request, officer, form)
+    services = services_of(request)
+    credential_id = decode_credential_id(request.path_params["credential_id"])
+    await run_in_threadpool(
+        services.officers.remove_key,
+        officer_id=officer.id,
+        credential_id=credential_id,
+        now=services.now(),
+    )
+    await run_in_threadpool(
+        _audit, request, officer.id, AuditAction.OFFICER_CREDENTIAL_REMOVED, officer.id
+    )
+    return RedirectResponse("/officer/officers", status_code=303)
+
+
+def _audit(
+    request: Request,
+    officer_id: str,
+    action: AuditAction,
+    subject: str | None,
+    details: dict[str, JsonValue] | None = None,
+) -> None:
+    record_console_event(
+        request,
+        actor_kind=ActorKind.OFFICER,
+        actor=officer_id,
+        action=action,
+        subject=subject,
+        details=details,
+    )
+
+
+routes = [
+    Route("/officer/", overview, methods=["GET", "HEAD"]),
+    Route("/officer/hsm", hsm_page, methods=["GET", "HEAD"]),
+    Route("/officer/audit", audit_page, methods=["GET", "HEAD"]),
+    Route("/officer/officers", officers_page, methods=["GET", "HEAD"]),
+    Route("/officer/officers/invite", invite, methods=["POST"]),
+    Route("/officer/officers/{officer_id}/disable", disable, methods=["POST"]),
+    Route("/officer/keys/options", add_key_options, methods=["POST"]),
+    Route("/officer/keys", add_key, methods=["POST"]),
+    Route("/officer/keys/{credential_id}/remove", remove_key, methods=["POST"]),
+]

@@ -1,0 +1,266 @@
+"""Officers of the console as people use it: a Shomei instance of its own (`shomei init` and
+`shomei serve` in child processes), one browser context per officer, each with a virtual
+WebAuthn authenticator of its own (Chrome DevTools protocol) that answers every ceremony."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from playwright.sync_api import Browser, BrowserContext, CDPSession, Page, Response
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+from pwa_server.settings import Settings
+from tests.conftest import ShomeiServer, free_port, openssl
+from tests.e2e.browser.conftest import Watched, watch
+
+# A security key that holds discoverable credentials and checks its PIN (always "verified"),
+# and is touched whenever asked.
+AUTHENTICATOR = {
+    "protocol": "ctap2",
+    "transport": "usb",
+    "hasResidentKey": True,
+    "hasUserVerification": True,
+    "isUserVerified": True,
+    "automaticPresenceSimulation": True,
+}
+LINK = re.compile(r"https://\S+/officer/register/\S+")
+# What a ceremony (options, the authenticator, the answer, the next page) may take.
+CEREMONY_MS = 15_000
+
+
+class ConsoleServer(ShomeiServer):
+    """`shomei serve` on a data directory of its own, and the `shomei` command line on it."""
+
+    @classmethod
+    def initialised(cls, directory: Path) -> ConsoleServer:
+        """`shomei init` in a fresh data directory (a process of its own: this test process
+        loaded SoftHSM with the session's configuration already)."""
+        settings = Settings(
+            data_dir=directory / "var",
+            https_port=free_port(),
+            check_port=free_port(),
+            http_port=free_port(),
+            workers=2,
+        )
+        server = cls(settings, directory / "serve.log", cls._settings_env(settings))
+        made = server.shomei("init")
+        assert made.returncode == 0, made.stdout + made.stderr
+        return server
+
+    @staticmethod
+    def _settings_env(settings: Settings) -> dict[str, str]:
+        return {
+            "SHOMEI_DATA_DIR": str(settings.data_dir),
+            "SHOMEI_HTTPS_PORT": str(settings.https_port),
+            "SHOMEI_CHECK_PORT": str(settings.check_port),
+            "SHOMEI_HTTP_PORT": str(settings.http_port),
+            "SHOMEI_WORKERS": str(settings.workers),
+        }
+
+    @property
+    def pki_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.http_port}/pki"
+
+    def shomei(self, *arguments: str) -> subprocess.CompletedProcess[str]:
+        """The `shomei` command line on this instance (no SHOMEI_* setting of ours leaks in)."""
+        env = {key: value for key, value in os.environ.items() if not key.startswith("SHOMEI_")}
+        return subprocess.run(
+            [sys.executable, "-m", "pwa_server.cli", *arguments],
+            env=env | self.environment,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+
+    def bootstrap_link(self) -> str:
+        """`shomei officer bootstrap`: the one-time link of the first security officer."""
+        result = self.shomei("officer", "bootstrap")
+        assert result.returncode == 0, result.stdout + result.stderr
+        found = LINK.search(result.stdout)
+        assert found, result.stdout
+        return found.group(0)
+
+    def log_tail(self, lines: int = 40) -> str:
+        """The server's last log lines, for assertion messages."""
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+    def ca_files(self, directory: Path) -> dict[str, Path]:
+        """root.pem and issuing.pem as the server publishes them over plain HTTP."""
+        files = {}
+        with httpx.Client(timeout=30) as client:
+            for role in ("root", "issuing"):
+                response = client.get(f"{self.pki_url}/{role}.pem")
+                assert response.status_code == 200, response.text
+                files[role] = directory / f"{role}.pem"
+                files[role].write_bytes(response.content)
+        return files
+
+    def ocsp(self, files: dict[str, Path], certificate: Path) -> str:
+        """`openssl ocsp` against the server's responder; the response must verify."""
+        result = openssl(
+            "ocsp",
+            "-issuer",
+            files["issuing"],
+            "-cert",
+            certificate,
+            "-url",
+            f"{self.pki_url}/ocsp",
+            "-CAfile",
+            files["root"],
+        )
+        assert "Response verify OK" in result.stderr, result.stdout + result.stderr
+        return result.stdout
+
+
+@dataclass
+class OfficerBrowser:
+    """One person at the console: a browser context, its one page, and their security key.
+
+    The virtual authenticator belongs to the page's target, so the officer keeps one page.
+    """
+
+    server: ConsoleServer
+    context: BrowserContext
+    watched: Watched
+    cdp: CDPSession
+    authenticator_id: str
+
+    @classmethod
+    def open(cls, browser: Browser, server: ConsoleServer, **options: Any) -> OfficerBrowser:
+        context = browser.new_context(**{"ignore_https_errors": False, **options})
+        watched = watch(context)
+        context.set_default_timeout(CEREMONY_MS)
+        cdp = context.new_cdp_session(watched.page)
+        cdp.send("WebAuthn.enable", {"enableUI": False})
+        added = cdp.send("WebAuthn.addVirtualAuthenticator", {"options": AUTHENTICATOR})
+        return cls(server, context, watched, cdp, added["authenticatorId"])
+
+    @property
+    def page(self) -> Page:
+        return self.watched.page
+
+    def close(self) -> None:
+        self.context.close()
+
+    def goto(self, path: str) -> Response:
+        """Open a console page (a path or a whole URL); the server's answer."""
+        url = path if path.startswith("https://") else f"{self.server.base_url}{path}"
+        response = self.page.goto(url)
+        assert response is not None
+        return response
+
+    def status_text(self) -> str:
+        """The message officer.js shows when a ceremony fails ("" while hidden)."""
+        status = self.page.locator("#webauthn-status")
+        return "" if status.is_hidden() else status.inner_text().strip()
+
+    def _failed(self, path: str) -> str:
+        return (
+            f"not at {path} but {self.page.url}; the page says {self.status_text()!r};"
+            f" problems {self.watched.problems}; server log:\n{self.server.log_tail()}"
+        )
+
+    def _wait_for_path(self, path: str) -> None:
+        """Wait until the page is at `path`; on a timeout, say what the page and server said."""
+        try:
+            self.page.wait_for_url(f"{self.server.base_url}{path}", timeout=CEREMONY_MS)
+        except PlaywrightTimeoutError as error:
+            raise AssertionError(self._failed(path)) from error
+
+    def register(self, link: str, label: str = "virtual key") -> None:
+        """Open an invitation link and register this officer's key: signed in at /officer/."""
+        response = self.goto(link)
+        assert response.status == 200, self.page.content()
+        self.page.locator("#key-label").fill(label)
+        self.page.locator("#register").click()
+        self._wait_for_path("/officer/")
+
+    def sign_in(self) -> None:
+        """The sign-in page, the key: the overview."""
+        self.goto("/officer/sign-in")
+        self.page.locator("#sign-in").click()
+        self._wait_for_path("/officer/")
+
+    def sign_out(self) -> None:
+        """The navigation's "Sign out" button: the sign-in page."""
+        self.page.locator("nav.console-nav form[action='/officer/sign-out'] button").click()
+        self._wait_for_path("/officer/sign-in")
+
+    def signed_in(self) -> None:
+        """Signed in, whatever an earlier test left: sign in again when the console asks."""
+        self.goto("/officer/")
+        if self.page.url.endswith("/officer/sign-in"):
+            self.sign_in()
+
+    def submit_with_step_up(self, form: str, path: str) -> None:
+        """Submit `form` (a selector): officer.js asks the key first; then the page at `path`."""
+        # A navigation, not the URL: the answer may come back to the page it was sent from.
+        try:
+            with self.page.expect_navigation(
+                url=f"{self.server.base_url}{path}", timeout=CEREMONY_MS
+            ):
+                self.page.locator(f"{form} button[type=submit]").click()
+        except PlaywrightTimeoutError as error:
+            raise AssertionError(self._failed(path)) from error
+
+    def invite(self, display_name: str, role: str) -> str:
+        """Invite an officer from /officer/officers (after a step-up): the link shown once."""
+        self.goto("/officer/officers")
+        self.page.locator("#display_name").fill(display_name)
+        self.page.locator("#role").select_option(role)
+        self.submit_with_step_up(
+            "form[action='/officer/officers/invite']", "/officer/officers/invite"
+        )
+        return str(self.page.locator("#invitation-link").inner_text()).strip()
+
+    def csrf_token(self) -> str:
+        token = self.page.locator("meta[name=csrf-token]").get_attribute("content")
+        assert token
+        return str(token)
+
+    def post_form(self, path: str, fields: dict[str, str]) -> int:
+        """A form POST from the page's own origin with its cookies (fetch): the status."""
+        status: int = self.page.evaluate(
+            """([path, fields]) => fetch(path, {
+                method: "POST", credentials: "same-origin", redirect: "manual",
+                body: new URLSearchParams(fields)
+            }).then((response) => response.status)""",
+            [path, fields],
+        )
+        return status
+
+    # The key itself, through the DevTools protocol.
+
+    def credentials(self) -> list[dict[str, Any]]:
+        got = self.cdp.send("WebAuthn.getCredentials", {"authenticatorId": self.authenticator_id})
+        credentials: list[dict[str, Any]] = got["credentials"]
+        return credentials
+
+    def replace_credential(self, credential: dict[str, Any], sign_count: int) -> None:
+        """The same credential (id, private key, RP, user handle) with another counter."""
+        self.cdp.send(
+            "WebAuthn.removeCredential",
+            {"authenticatorId": self.authenticator_id, "credentialId": credential["credentialId"]},
+        )
+        self.cdp.send(
+            "WebAuthn.addCredential",
+            {
+                "authenticatorId": self.authenticator_id,
+                "credential": {
+                    "credentialId": credential["credentialId"],
+                    "isResidentCredential": True,
+                    "rpId": credential["rpId"],
+                    "privateKey": credential["privateKey"],
+                    "userHandle": credential["userHandle"],
+                    "signCount": sign_count,
+                },
+            },
+        )
