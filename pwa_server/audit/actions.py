@@ -49,6 +49,7 @@ class AuditAction(enum.StrEnum):
     ENROLLMENT_UNLOCKED = "enrollment.unlocked"
     ENROLLMENT_REISSUED = "enrollment.reissued"
     ENROLLMENT_CANCELLED = "enrollment.cancelled"
+    ENROLLMENT_MAIL_RESENT = "enrollment.mail_resent"
     # Certificates
     CERTIFICATE_ISSUED = "certificate.issued"
     CERTIFICATE_REVOKED = "certificate.revoked"

@@ -9,7 +9,7 @@ from pwa_server.audit.actions import ActorKind
 
 @dataclass(frozen=True)
 class Actor:
-    """The kind of actor and its name (officer user name, site name, enrollment id, command).
+    """The kind of actor and its name (officer id, site name, enrollment id, command).
 
     Domain methods that officers, sites and the CLI call take one, so that the event they
     record names whoever asked, not the code path that happened to run.
@@ -19,8 +19,9 @@ class Actor:
     name: str
 
     @classmethod
-    def officer(cls, user_name: str) -> Actor:
-        return cls(ActorKind.OFFICER, user_name)
+    def officer(cls, officer_id: str) -> Actor:
+        # The id, as the console's own events name officers.
+        return cls(ActorKind.OFFICER, officer_id)
 
     @classmethod
     def site(cls, site_name: str) -> Actor:

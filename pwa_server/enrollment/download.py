@@ -112,7 +112,7 @@ class Downloads:
                 now=now,
             ):
                 raise DownloadWindowClosedError(row.certificate_user_id)
-            notice = row.download_password_issued_at or now
+            notice = row.issuance_notice_at or row.download_password_issued_at or now
             certificate, record_id = issue(
                 connection,
                 self.issuing,
@@ -142,7 +142,13 @@ class Downloads:
                 },
                 now=now,
             )
-            superseded = revoke_superseded(connection, row.id, keep_id=record_id, now=now)
+            # A renewal keeps the previous certificate until it expires (seed 004); a reissue
+            # replaces it (a lost phone, a forgotten password).
+            superseded = (
+                []
+                if row.keep_previous_certificate
+                else revoke_superseded(connection, row.id, keep_id=record_id, now=now)
+            )
             announce_revoked(connection, superseded, reason="superseded", now=now)
             if row.status == "secret_registered":
                 update_enrollment(connection, row.id, status="downloaded", updated_at=now)

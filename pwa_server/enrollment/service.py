@@ -235,6 +235,7 @@ class EnrollmentService:
                 secret_answer_hash=credentials.hash_secret(answer_text),
                 download_password_hash=credentials.hash_secret(download_password),
                 download_password_issued_at=now,
+                issuance_notice_at=now,
                 updated_at=now,
             ):
                 raise WrongStepError("the secret question was already registered")
@@ -296,11 +297,13 @@ class EnrollmentService:
                 status="secret_registered",
                 download_password_hash=credentials.hash_secret(download_password),
                 download_password_issued_at=now,
+                issuance_notice_at=now,
                 downloads=0,
                 first_download_at=None,
                 download_deadline=deadline,
                 installed_at=None,
                 failed_attempts=0,
+                keep_previous_certificate=False,
                 updated_at=now,
             ):
                 self._raise_for(connection, row.id)
@@ -361,11 +364,19 @@ class EnrollmentService:
             certificate_user_id=row.certificate_user_id,
         )
 
-    def reissue(self, enrollment_id: str, *, now: dt.datetime, actor: Actor = CLI) -> EnrollmentRow:
+    def reissue(
+        self,
+        enrollment_id: str,
+        *,
+        now: dt.datetime,
+        actor: Actor = CLI,
+        keep_previous: bool = False,
+    ) -> EnrollmentRow:
         """An administrator's reissue (seed 003): the download guide is mailed again and a new
         download window opens; the user downloads with the download password already noted.
         The current certificate stays valid until the new one is downloaded, then it is
-        revoked as superseded."""
+        revoked as superseded — unless `keep_previous` (a renewal, seed 004: the old and new
+        certificates coexist until the old one expires)."""
         with self.engine.begin() as connection:
             row = enrollment_by_id(connection, enrollment_id)
             if row is None:
@@ -382,6 +393,8 @@ class EnrollmentService:
                 first_download_at=None,
                 download_deadline=deadline,
                 installed_at=None,
+                keep_previous_certificate=keep_previous,
+                issuance_notice_at=now,
                 updated_at=now,
             ):
                 self._raise_for(connection, row.id)
@@ -400,6 +413,7 @@ class EnrollmentService:
                 actor=actor,
                 details={
                     "by": "administrator",
+                    "renewal": keep_previous,
                     "previous_status": row.status,
                     "download_deadline": deadline.isoformat(),
                 },
@@ -408,6 +422,44 @@ class EnrollmentService:
         if latest is None:
             raise EnrollmentNotFoundError(enrollment_id)
         return latest
+
+    def renew(self, enrollment_id: str, *, now: dt.datetime, actor: Actor = CLI) -> EnrollmentRow:
+        """Renewal (seed 004): a new certificate to download, the current one valid until it
+        expires."""
+        return self.reissue(enrollment_id, now=now, actor=actor, keep_previous=True)
+
+    def resend_mail(
+        self, enrollment_id: str, *, now: dt.datetime, actor: Actor = CLI
+    ) -> EnrollmentRow:
+        """Mail the user again what they need at their step: the invitation (the URL, never
+        the one-time password) before the secret question, the download guide after it."""
+        with self.engine.begin() as connection:
+            row = enrollment_by_id(connection, enrollment_id)
+            if row is None:
+                raise EnrollmentNotFoundError(enrollment_id)
+            self._check_open(row, now)
+            if row.status in _OTP_STEPS:
+                message = self.mails.invitation(
+                    to=row.email,
+                    enrollment_url=f"{self.public_url}/enroll/{row.id}",
+                    expires_at=row.expires_at,
+                )
+            else:
+                message = self.mails.download_guide(
+                    to=row.email,
+                    certificate_user_id=row.certificate_user_id,
+                    deadline=row.download_deadline or now,
+                )
+            enqueue_mail(connection, message, now=now)
+            record_enrollment_event(
+                connection,
+                AuditAction.ENROLLMENT_MAIL_RESENT,
+                row.id,
+                actor=actor,
+                details={"status": row.status},
+                now=now,
+            )
+        return row
 
     def cancel(self, enrollment_id: str, *, now: dt.datetime, actor: Actor = CLI) -> EnrollmentRow:
         """Cancel an enrollment for good: its link stops working (certificates already issued

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,9 +58,7 @@ def ensure_tls_identity(
 ) -> bool:
     """Issue a new server certificate unless the current one fits; True if one was issued."""
     pem = serialization.Encoding.PEM
-    bundle = root.certificate.public_bytes(pem) + issuing.certificate.public_bytes(pem)
-    if not files.client_ca_bundle.exists() or files.client_ca_bundle.read_bytes() != bundle:
-        _write(files.client_ca_bundle, bundle, 0o644)
+    write_client_ca_bundle(files, [root.certificate, issuing.certificate])
     if _current_fits(files, issuing, hostnames, now):
         return False
     key = ec.generate_private_key(ec.SECP256R1())
@@ -87,6 +86,17 @@ def ensure_tls_identity(
     return True
 
 
+def write_client_ca_bundle(files: TlsFiles, authorities: list[x509.Certificate]) -> None:
+    """Name these CAs in the check listener's certificate request (rewritten only when it
+    changes): browsers offer a client certificate only from a CA the server names, so after
+    a key ceremony the new issuing CA and the retired ones must all be there."""
+    bundle = b"".join(
+        certificate.public_bytes(serialization.Encoding.PEM) for certificate in authorities
+    )
+    if not files.client_ca_bundle.exists() or files.client_ca_bundle.read_bytes() != bundle:
+        _write(files.client_ca_bundle, bundle, 0o644)
+
+
 def _current_fits(
     files: TlsFiles, issuing: Authority, hostnames: list[str], now: dt.datetime
 ) -> bool:
@@ -107,9 +117,14 @@ def _current_fits(
 def _write(path: Path, data: bytes, mode: int) -> None:
     """Replace `path` atomically, created with `mode` from the start (never world-readable)."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    temporary = path.with_suffix(path.suffix + ".tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(data)
-    os.chmod(temporary, mode)
-    os.replace(temporary, path)
+    # A name of its own: several worker processes may write the same file at once.
+    descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
+    temporary = Path(name)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise

@@ -69,23 +69,15 @@ def insert_authority(
     return int(inserted[0])
 
 
+# The columns an AuthorityRow holds (the table has more: subject and validity, for queries).
+_ROW_COLUMNS = [certificate_authorities.c[name] for name in AuthorityRow.__dataclass_fields__]
+
+
 def active_authority(connection: Connection, role: str) -> AuthorityRow | None:
     """The newest active CA with `role`, or None before `shomei init`."""
     table = certificate_authorities
     row = connection.execute(
-        select(
-            table.c.id,
-            table.c.name,
-            table.c.role,
-            table.c.parent_id,
-            table.c.key_token_label,
-            table.c.key_label,
-            table.c.key_id,
-            table.c.key_algorithm,
-            table.c.certificate_der,
-            table.c.sha256_fingerprint,
-            table.c.status,
-        )
+        select(*_ROW_COLUMNS)
         .where(table.c.role == role, table.c.status == "active")
         .order_by(table.c.id.desc())
         .limit(1)
@@ -105,7 +97,5 @@ def issued_count(connection: Connection, authority_id: int) -> int:
 
 def all_authorities(connection: Connection) -> list[AuthorityRow]:
     """Every CA and delegated signer, active and retired, oldest first (the console lists them)."""
-    rows = connection.execute(
-        select(certificate_authorities).order_by(certificate_authorities.c.id)
-    ).all()
+    rows = connection.execute(select(*_ROW_COLUMNS).order_by(certificate_authorities.c.id)).all()
     return [AuthorityRow(**row._mapping) for row in rows]

@@ -40,6 +40,8 @@ class EnrollmentRow:
     updated_at: dt.datetime
     site_id: int | None = None
     return_url: str | None = None
+    keep_previous_certificate: bool = False
+    issuance_notice_at: dt.datetime | None = None
 
 
 def insert_enrollment(connection: Connection, **values: Any) -> None:

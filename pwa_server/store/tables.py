@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 
 
@@ -188,6 +189,10 @@ enrollments = Table(
     # Set when a relying site created it: only that site may see or change it.
     Column("site_id", Integer, ForeignKey("sites.id"), nullable=True, index=True),
     Column("return_url", String(2048), nullable=True),  # one of the site's allowed URLs
+    # A renewal (seed 004): the next download leaves the previous certificate valid.
+    Column("keep_previous_certificate", Boolean, nullable=False, server_default=false()),
+    # When the latest download guide (the issuance notice) was mailed: validity counts from it.
+    Column("issuance_notice_at", UTCDateTime, nullable=True),
 )
 
 # The transactional outbox: written in the same transaction as the change it reports,

@@ -14,6 +14,7 @@ from pwa_server.enrollment.errors import EnrollmentError
 from pwa_server.i18n import FRONTEND
 from pwa_server.officers.errors import OfficerError
 from pwa_server.runtime import Services
+from pwa_server.sites.errors import SiteError
 from pwa_server.web import check_routes, enroll_routes, pki_routes
 from pwa_server.web.api.routes import api_routes
 from pwa_server.web.errors import (
@@ -22,9 +23,10 @@ from pwa_server.web.errors import (
     officer_error,
     server_error,
     sign_in_required,
+    site_error,
 )
 from pwa_server.web.health import healthz
-from pwa_server.web.officer import auth_routes, ceremony_pages, enrollment_pages
+from pwa_server.web.officer import auth_routes, ceremony_pages, enrollment_pages, site_pages
 from pwa_server.web.officer import pages as officer_pages
 from pwa_server.web.officer.guard import SignInRequiredError
 from pwa_server.web.pages import home
@@ -61,6 +63,7 @@ def create_app(services: Services) -> Starlette:
             *officer_pages.routes,
             *enrollment_pages.routes,
             *ceremony_pages.routes,
+            *site_pages.routes,
             Route("/sw.js", service_worker, methods=["GET", "HEAD"]),
             Mount("/static", StaticFiles(directory=FRONTEND / "static"), name="static"),
         ],
@@ -80,6 +83,7 @@ def create_app(services: Services) -> Starlette:
         exception_handlers={
             EnrollmentError: enrollment_error,
             OfficerError: officer_error,
+            SiteError: site_error,
             SignInRequiredError: sign_in_required,
             404: http_exception,
             403: http_exception,

@@ -36,6 +36,7 @@ from pwa_server.officers.key_ceremonies import (
     CeremonyClosedError,
     CeremonyFailedError,
 )
+from pwa_server.sites.errors import SiteError, SiteExistsError, SiteNotFoundError
 from pwa_server.web.rendering import Renderer, gettext
 
 logger = logging.getLogger("shomei.web")
@@ -210,6 +211,29 @@ async def officer_error(request: Request, exc: Exception) -> Response:
     status, title, text = next(
         (page for kind, page in _OFFICER_PAGES.items() if isinstance(exc, kind)),
         _OFFICER_FALLBACK,
+    )
+    return error_response(request, status, title, text)
+
+
+_SITE_PAGES: dict[type[SiteError], tuple[int, str, str]] = {
+    SiteExistsError: (
+        409,
+        N_("A site of that name exists already"),
+        N_("Choose another short name."),
+    ),
+    SiteNotFoundError: (404, N_("Not found"), N_("There is no site of that name.")),
+}
+_SITE_FALLBACK = (
+    400,
+    N_("The input was not accepted"),
+    N_("Go back, check what you entered and try again."),
+)
+
+
+async def site_error(request: Request, exc: Exception) -> Response:
+    """A console action on a relying site that the domain refused."""
+    status, title, text = next(
+        (page for kind, page in _SITE_PAGES.items() if isinstance(exc, kind)), _SITE_FALLBACK
     )
     return error_response(request, status, title, text)
 

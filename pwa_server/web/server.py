@@ -25,6 +25,7 @@ from types import FrameType
 from typing import Any
 
 import uvicorn
+from cryptography import x509
 from starlette.applications import Starlette
 
 from pwa_server.audit import SEAL_INTERVAL, seal
@@ -32,10 +33,11 @@ from pwa_server.notify.sender import run_sender
 from pwa_server.notify.transports import transport_from_settings
 from pwa_server.pki.authority import fingerprint
 from pwa_server.pki.rollover import active_issuing_fingerprint
-from pwa_server.pki.tls_identity import TlsFiles
+from pwa_server.pki.tls_identity import TlsFiles, write_client_ca_bundle
 from pwa_server.runtime import Services, open_services
 from pwa_server.settings import ConfigurationError, Settings
 from pwa_server.sites.webhook_delivery import run_webhook_sender
+from pwa_server.store.authorities import all_authorities
 from pwa_server.web.app import create_app
 from pwa_server.web.client_auth_context import client_certificate_context
 from pwa_server.web.tls_protocol import ClientCertH11Protocol
@@ -43,6 +45,7 @@ from pwa_server.web.tls_protocol import ClientCertH11Protocol
 logger = logging.getLogger("shomei.serve")
 
 _RESTART_DELAY = 1.0
+GRACEFUL_SHUTDOWN_SECONDS = 10
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,9 @@ def _config(
     return uvicorn.Config(
         app,
         http=ClientCertH11Protocol,
+        # A worker that restarts (a new issuing CA) must not wait for idle keep-alive
+        # connections for ever: the supervisor starts its successor only once it has exited.
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         lifespan="off",
         server_header=False,
         proxy_headers=False,
@@ -127,6 +133,7 @@ def run_worker(settings: Settings, listeners: Listeners) -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.getLogger("uvicorn.access").addFilter(_RedactEnrollmentIds())
     services = open_services(settings, retry=True)
+    write_client_ca_bundle(TlsFiles(settings.tls_dir), client_certificate_authorities(services))
     app = create_app(services)
     servers = [
         (uvicorn.Server(_config(settings, app)), listeners.https),
@@ -178,6 +185,24 @@ async def _seal_audit_log(services: Services, *, stop: asyncio.Event) -> None:
         # Waiting on the event, not sleeping, is what makes shutdown prompt.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=SEAL_INTERVAL.total_seconds())
+
+
+def client_certificate_authorities(services: Services) -> list[x509.Certificate]:
+    """The root and every issuing CA whose certificates may still be presented: the active
+    one and those retired by a key ceremony, while their own certificates are valid."""
+    now = services.now()
+    with services.engine.connect() as connection:
+        rows = all_authorities(connection)
+    certificates = [
+        x509.load_der_x509_certificate(row.certificate_der)
+        for row in rows
+        if row.role in ("root", "issuing")
+    ]
+    return [
+        certificate
+        for certificate in certificates
+        if certificate.not_valid_before_utc <= now < certificate.not_valid_after_utc
+    ]
 
 
 # How often a worker asks whether a key ceremony replaced the issuing CA.

@@ -355,6 +355,20 @@ def test_a_refused_api_key_is_recorded_with_the_client_address(services: Service
     assert "A" * 43 not in (refused.details or "")
 
 
+def test_refused_api_keys_from_one_client_are_recorded_once_a_minute(services: Services) -> None:
+    """Anyone can send refused keys: the log records the first of a minute, not a flood."""
+    key_ids = ["floodkey00000001", "floodkey00000002"]
+    with TestClient(create_app(services), base_url="https://localhost") as http:
+        for key_id in key_ids:
+            answer = http.get(
+                "/api/v1/enrollments/nothing",
+                headers={"authorization": f"Bearer shk_{key_id}_{'B' * 43}"},
+            )
+            assert answer.status_code == 401
+    assert len(audit.events(services.engine, limit=5, subject=key_ids[0])) == 1
+    assert audit.events(services.engine, limit=5, subject=key_ids[1]) == []
+
+
 # --- transactions: an event exists exactly when its change committed ----------------------
 
 

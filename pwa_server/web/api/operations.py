@@ -110,10 +110,11 @@ class _RefusedError(Exception):
 def routes(operations: list[Operation], services: Services) -> list[Route]:
     """Starlette routes for the operations, over one process's services."""
     limiter = RateLimiter(services.engine, services.settings.api_rate_limit_per_minute)
+    refusals = RefusalThrottle()
     return [
         Route(
             PREFIX + (operation.route_path or operation.path),
-            _endpoint(operation, services, limiter),
+            _endpoint(operation, services, limiter, refusals),
             methods=[operation.method],
             name=operation.operation_id,
         )
@@ -121,8 +122,31 @@ def routes(operations: list[Operation], services: Services) -> list[Route]:
     ]
 
 
+class RefusalThrottle:
+    """At most one audited key refusal per client address per minute and worker process:
+    anyone can send refused keys, and each event stays in the log for good, so unthrottled
+    recording would let a stranger fill the audit log. Repeats within the minute are what
+    the first event already says."""
+
+    WINDOW = dt.timedelta(minutes=1)
+    _MAX_CLIENTS = 10_000
+
+    def __init__(self) -> None:
+        self._last: dict[str, dt.datetime] = {}
+
+    def first_in_window(self, client: str, *, now: dt.datetime) -> bool:
+        """True when `client`'s refusal should be recorded now."""
+        last = self._last.get(client)
+        if last is not None and now - last < self.WINDOW:
+            return False
+        if len(self._last) >= self._MAX_CLIENTS:
+            self._last = {k: v for k, v in self._last.items() if now - v < self.WINDOW}
+        self._last[client] = now
+        return True
+
+
 def _endpoint(
-    operation: Operation, services: Services, limiter: RateLimiter
+    operation: Operation, services: Services, limiter: RateLimiter, refusals: RefusalThrottle
 ) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         instance = request.url.path
@@ -137,9 +161,10 @@ def _endpoint(
                 except ApiKeyRefusedError:
                     # Audited in a transaction of its own: the refusal stands either way.
                     client = request.client.host if request.client is not None else None
-                    await run_in_threadpool(
-                        services.sites.record_refusal, key_text, client=client, now=now
-                    )
+                    if refusals.first_in_window(client or "unknown", now=now):
+                        await run_in_threadpool(
+                            services.sites.record_refusal, key_text, client=client, now=now
+                        )
                     raise
                 allowance = await run_in_threadpool(limiter.count, caller.key_id, now=now)
                 site = caller.site

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from pwa_server.audit import Actor
 from pwa_server.enrollment import revocation
 from pwa_server.enrollment.download import KEY_PROFILES
 from pwa_server.enrollment.errors import EnrollmentNotFoundError
@@ -33,7 +34,8 @@ STATUSES = (
     "locked",
     "cancelled",
 )
-_ACTIONS = ("unlock", "cancel", "reissue")
+# The console's buttons, each an EnrollmentService method of the same name.
+_ACTIONS = ("unlock", "cancel", "reissue", "renew", "resend_mail")
 
 
 async def enrollment_list(request: Request) -> Response:
@@ -86,6 +88,7 @@ async def create_enrollment(request: Request) -> Response:
             display_name=str(form.get("display_name", "")).strip() or None,
             profile=profile if profile in KEY_PROFILES else "default",
             now=services.now(),
+            actor=Actor.officer(officer.id),
         )
     )
     qr = segno.make(invitation.enrollment_url, error="m").svg_inline(scale=5, border=2)
@@ -124,7 +127,8 @@ async def enrollment_detail(request: Request) -> Response:
 
 
 async def enrollment_action(request: Request) -> Response:
-    """POST /officer/enrollments/{enrollment_id}/{action}: unlock, cancel or reissue."""
+    """POST /officer/enrollments/{enrollment_id}/{action}: unlock, cancel, reissue, renew or
+    resend the mail of the current step."""
     officer = officer_for(request, Permission.MANAGE_ENROLLMENTS)
     action = request.path_params["action"]
     if action not in _ACTIONS:
@@ -135,7 +139,9 @@ async def enrollment_action(request: Request) -> Response:
     services = services_of(request)
     enrollment_id = request.path_params["enrollment_id"]
     method = getattr(services.enrollments, action)
-    await run_in_threadpool(lambda: method(enrollment_id, now=services.now()))
+    await run_in_threadpool(
+        lambda: method(enrollment_id, now=services.now(), actor=Actor.officer(officer.id))
+    )
     return RedirectResponse(f"/officer/enrollments/{enrollment_id}", status_code=303)
 
 
@@ -153,6 +159,7 @@ async def revoke_certificate(request: Request) -> Response:
             serial=request.path_params["serial"],
             reason=str(form.get("reason", "unspecified")),
             now=services.now(),
+            actor=Actor.officer(officer.id),
         )
     )
     target = (

@@ -572,9 +572,11 @@ def test_console_navigation_offers_only_what_the_role_allows(
 
     common = ["/officer/", "/officer/officers"]
     assert sorted(links(security_officer.officer)) == sorted(
-        [*common, "/officer/hsm", "/officer/audit"]
+        [*common, "/officer/hsm", "/officer/ceremonies", "/officer/audit"]
     )
-    assert sorted(links(registration_officer.officer)) == sorted([*common, "/officer/enrollments"])
+    assert sorted(links(registration_officer.officer)) == sorted(
+        [*common, "/officer/enrollments", "/officer/sites"]
+    )
     assert sorted(links(auditor.officer)) == sorted([*common, "/officer/audit"])
 
 

@@ -14,7 +14,9 @@ from typing import Any
 
 import yaml
 
-SCHEMA_DIR = Path(__file__).resolve().parents[3] / ".." / "shared" / "apple-profiles"
+# A copy of apple/device-management mdm/profiles (MIT, LICENSE.txt beside them), kept in
+# the repository so that the tests never depend on a folder outside the checkout.
+SCHEMA_DIR = Path(__file__).resolve().parent / "apple_profiles"
 
 PYTHON_TYPES: dict[str, tuple[type, ...]] = {
     "<string>": (str,),
