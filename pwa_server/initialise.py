@@ -15,6 +15,7 @@ from pwa_server.pki.hierarchy import (
     ensure_hierarchy,
     ensure_ocsp_responder,
 )
+from pwa_server.pki.rollover import load_issuing_generations
 from pwa_server.pki.tls_identity import TlsFiles, ensure_tls_identity
 from pwa_server.runtime import open_token, publication_urls
 from pwa_server.settings import Settings
@@ -59,6 +60,17 @@ def initialise(settings: Settings, now: dt.datetime) -> list[str]:
                 now=now,
             ):
                 created.append("OCSP responder")
+            # Issuing CAs retired by a key ceremony keep answering for their certificates
+            # until those expire: their responders are renewed too.
+            for generation in load_issuing_generations(engine, token, now=now):
+                if not generation.active and ensure_ocsp_responder(
+                    engine,
+                    token,
+                    organization=settings.ca_organization,
+                    issuing=generation.issuing,
+                    now=now,
+                ):
+                    created.append(f"OCSP responder for retired {generation.issuing.name}")
             if ensure_assertion_signer(
                 engine,
                 token,
@@ -76,7 +88,7 @@ def initialise(settings: Settings, now: dt.datetime) -> list[str]:
                 issuing=issuing,
                 hostnames=settings.public_hostnames,
                 now=now,
-                urls=publication_urls(settings),
+                urls=publication_urls(settings, issuing),
             ):
                 created.append("TLS server certificate for " + ", ".join(settings.public_hostnames))
         finally:

@@ -18,9 +18,10 @@ from pwa_server.enrollment.policy import EnrollmentPolicy
 from pwa_server.enrollment.service import EnrollmentService
 from pwa_server.officers.service import OfficerService
 from pwa_server.pki.authority import Authority, load_authority
-from pwa_server.pki.ocsp import OcspResponder
+from pwa_server.pki.ocsp import OcspResponder, OcspResponders
 from pwa_server.pki.packaging.signing_identity import SigningIdentity, load_signing_identity
 from pwa_server.pki.profiles import PublicationUrls
+from pwa_server.pki.rollover import load_issuing_generations
 from pwa_server.pki.tls_identity import TlsFiles
 from pwa_server.settings import ConfigurationError, Settings
 from pwa_server.sites.assertions import AssertionSigner, load_assertion_signer
@@ -43,10 +44,12 @@ class Services:
     issuing: Authority
     enrollments: EnrollmentService
     downloads: Downloads
-    ocsp: OcspResponder
+    ocsp: OcspResponders
     sites: SiteRegistry
     assertions: AssertionSigner
     officers: OfficerService
+    # Every issuing CA whose certificates may still be presented, the one in use first.
+    issuers: tuple[Authority, ...]
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
 
     def now(self) -> dt.datetime:
@@ -90,7 +93,14 @@ def open_services(settings: Settings, *, retry: bool = False) -> Services:
     try:
         root = load_authority(engine, token, "root")
         issuing = load_authority(engine, token, "issuing")
-        responder = OcspResponder(engine, issuing, load_authority(engine, token, "ocsp"))
+        generations = load_issuing_generations(engine, token, now=dt.datetime.now(dt.UTC))
+        responder = OcspResponders(
+            [
+                OcspResponder(engine, generation.issuing, generation.responder)
+                for generation in generations
+                if generation.responder is not None
+            ]
+        )
         downloads = Downloads(
             engine,
             EnrollmentPolicy.from_settings(settings),
@@ -98,7 +108,7 @@ def open_services(settings: Settings, *, retry: bool = False) -> Services:
             root=root,
             signing=_profile_signer(settings),
             identifier_prefix=profile_identifier_prefix(settings),
-            urls=publication_urls(settings),
+            urls=publication_urls(settings, issuing),
         )
         registry = site_registry(settings, engine)
         assertions = load_assertion_signer(
@@ -124,6 +134,7 @@ def open_services(settings: Settings, *, retry: bool = False) -> Services:
         registry,
         assertions,
         OfficerService.from_settings(settings, engine),
+        tuple(generation.issuing for generation in generations),
     )
 
 
@@ -149,11 +160,13 @@ def site_registry(settings: Settings, engine: Engine) -> SiteRegistry:
     return SiteRegistry(engine, bytes.fromhex(key))
 
 
-def publication_urls(settings: Settings) -> PublicationUrls:
-    """The issuing CA's CRL and certificate, as issued certificates name them."""
+def publication_urls(settings: Settings, issuing: Authority) -> PublicationUrls:
+    """Where certificates of `issuing` say its CRL and certificate are: URLs of that CA's
+    own (by its id), which keep answering for it after a key ceremony retires it, while
+    /pki/issuing.* always names the CA in use."""
     return PublicationUrls(
-        crl=f"{settings.public_pki_url}/issuing.crl",
-        ca_issuers=f"{settings.public_pki_url}/issuing.crt",
+        crl=f"{settings.public_pki_url}/ca/{issuing.id}.crl",
+        ca_issuers=f"{settings.public_pki_url}/ca/{issuing.id}.crt",
         ocsp=f"{settings.public_pki_url}/ocsp",
     )
 

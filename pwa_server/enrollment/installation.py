@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -36,15 +37,25 @@ class CheckResult:
     status: CheckStatus
     certificate: x509.Certificate | None = None
     certificate_user_id: str | None = None
+    issuer: Authority | None = None  # which of our issuing CAs signed it
 
 
 def check_installation(
-    engine: Engine, issuing: Authority, certificate: x509.Certificate | None, *, now: dt.datetime
+    engine: Engine,
+    issuers: Sequence[Authority],
+    certificate: x509.Certificate | None,
+    *,
+    now: dt.datetime,
 ) -> CheckResult:
-    """Judge the client certificate; a good one marks its enrollment installed."""
+    """Judge the client certificate; a good one marks its enrollment installed.
+
+    `issuers`: every issuing CA whose certificates may still be in use (after a key ceremony,
+    the retired one's stay valid until they expire).
+    """
     if certificate is None:
         return CheckResult(CheckStatus.MISSING)
-    if not _signed_by(certificate, issuing):
+    issuing = next((issuer for issuer in issuers if _signed_by(certificate, issuer)), None)
+    if issuing is None:
         return CheckResult(CheckStatus.UNKNOWN, certificate)
     serial = format(certificate.serial_number, "x")
     with engine.connect() as connection:
@@ -54,9 +65,9 @@ def check_installation(
     names = certificate.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
     cuid = str(names[0].value) if names else None
     if row.status == "revoked":
-        return CheckResult(CheckStatus.REVOKED, certificate, cuid)
+        return CheckResult(CheckStatus.REVOKED, certificate, cuid, issuing)
     if not certificate.not_valid_before_utc <= now < certificate.not_valid_after_utc:
-        return CheckResult(CheckStatus.EXPIRED, certificate, cuid)
+        return CheckResult(CheckStatus.EXPIRED, certificate, cuid, issuing)
     if row.enrollment_id is not None:
         with engine.begin() as connection:
             # The first successful check is the installation; later ones change nothing.
@@ -83,7 +94,7 @@ def check_installation(
                     details={"serial": serial, "certificate_user_id": cuid},
                     now=now,
                 )
-    return CheckResult(CheckStatus.OK, certificate, cuid)
+    return CheckResult(CheckStatus.OK, certificate, cuid, issuing)
 
 
 def _signed_by(certificate: x509.Certificate, issuing: Authority) -> bool:

@@ -15,7 +15,7 @@ from hsm import KeyAlgorithm, KeyRef, Token
 from pwa_server.pki.authority import Authority, fingerprint, load_authority
 from pwa_server.pki.issuance import sign_certificate
 from pwa_server.pki.profiles import Profile
-from pwa_server.store.authorities import active_authority, insert_authority
+from pwa_server.store.authorities import active_authority, active_authority_under, insert_authority
 
 ROOT_LIFETIME = dt.timedelta(days=20 * 365 + 5)
 ISSUING_LIFETIME = dt.timedelta(days=10 * 365 + 2)
@@ -89,19 +89,17 @@ def _ensure_delegated_signer(
     issuing: Authority,
     now: dt.datetime,
 ) -> bool:
-    """A key of `role` certified by the issuing CA; True if a new one was made.
+    """A key of `role` certified by `issuing`; True if a new one was made.
 
-    A new one is made when there is none, when it was issued by another CA, or when less
-    than RENEW_SIGNER_BEFORE remains; the newest is the one in use.
+    A new one is made when `issuing` certified none, or when less than RENEW_SIGNER_BEFORE
+    remains of the newest; the newest is the one in use. Looked up by issuer, so that the
+    OCSP responder of an issuing CA retired by a key ceremony is renewed as well.
     """
     with engine.connect() as connection:
-        current = active_authority(connection, role)
+        current = active_authority_under(connection, role, issuing.id)
     if current is not None:
         certificate = x509.load_der_x509_certificate(current.certificate_der)
-        if (
-            current.parent_id == issuing.id
-            and certificate.not_valid_after_utc - now > RENEW_SIGNER_BEFORE
-        ):
+        if certificate.not_valid_after_utc - now > RENEW_SIGNER_BEFORE:
             return False
     _create_authority(engine, token, organization, role, issuing, now)
     return True

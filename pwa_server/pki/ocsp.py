@@ -69,15 +69,17 @@ class OcspResponder:
 
     def respond(self, request_der: bytes, *, now: dt.datetime) -> bytes:
         """The DER response to a DER request; malformed or foreign requests get an error status."""
-        try:
-            request = ocsp.load_der_ocsp_request(request_der)
-            algorithm = _HASHES[request.hash_algorithm.name]
-        except (ValueError, KeyError, NotImplementedError):
-            return _unsuccessful(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
-        if (request.issuer_name_hash, request.issuer_key_hash) != _issuer_hashes(
-            self.issuing, algorithm
-        ):
-            return _unsuccessful(ocsp.OCSPResponseStatus.UNAUTHORIZED)
+        return OcspResponders([self]).respond(request_der, now=now)
+
+    def serves(self, request: ocsp.OCSPRequest, algorithm: hashes.HashAlgorithm) -> bool:
+        """Whether the request asks about a certificate of this responder's issuing CA."""
+        issuer = (request.issuer_name_hash, request.issuer_key_hash)
+        return issuer == _issuer_hashes(self.issuing, algorithm)
+
+    def answer(
+        self, request: ocsp.OCSPRequest, algorithm: hashes.HashAlgorithm, *, now: dt.datetime
+    ) -> bytes:
+        """The signed response to a request this responder serves."""
         status = self._status(request.serial_number)
         try:
             nonce = request.extensions.get_extension_for_class(x509.OCSPNonce).value
@@ -138,6 +140,34 @@ class OcspResponder:
             builder = builder.add_extension(nonce, critical=False)
         response = builder.sign(self.responder.private_key, hashes.SHA256())
         return response.public_bytes(serialization.Encoding.DER)
+
+
+class OcspResponders:
+    """One OCSP URL for every issuing CA still in use: after a key ceremony the retired CA's
+    certificates stay valid until they expire, and their status must still be answered, by
+    the responder that CA certified."""
+
+    def __init__(self, responders: list[OcspResponder]) -> None:
+        if not responders:
+            raise ValueError("at least the active issuing CA's responder is needed")
+        self.responders = responders
+
+    @property
+    def responder(self) -> Authority:
+        """The responder of the issuing CA in use (the first)."""
+        return self.responders[0].responder
+
+    def respond(self, request_der: bytes, *, now: dt.datetime) -> bytes:
+        """The DER response to a DER request; malformed or foreign requests get an error status."""
+        try:
+            request = ocsp.load_der_ocsp_request(request_der)
+            algorithm = _HASHES[request.hash_algorithm.name]
+        except (ValueError, KeyError, NotImplementedError):
+            return _unsuccessful(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
+        for responder in self.responders:
+            if responder.serves(request, algorithm):
+                return responder.answer(request, algorithm, now=now)
+        return _unsuccessful(ocsp.OCSPResponseStatus.UNAUTHORIZED)
 
 
 def _unsuccessful(status: ocsp.OCSPResponseStatus) -> bytes:

@@ -85,6 +85,20 @@ def active_authority(connection: Connection, role: str) -> AuthorityRow | None:
     return AuthorityRow(**row._mapping) if row is not None else None
 
 
+def active_authority_under(
+    connection: Connection, role: str, parent_id: int
+) -> AuthorityRow | None:
+    """The newest active signer with `role` certified by the CA `parent_id`, or None."""
+    table = certificate_authorities
+    row = connection.execute(
+        select(*_ROW_COLUMNS)
+        .where(table.c.role == role, table.c.status == "active", table.c.parent_id == parent_id)
+        .order_by(table.c.id.desc())
+        .limit(1)
+    ).one_or_none()
+    return AuthorityRow(**row._mapping) if row is not None else None
+
+
 def issued_count(connection: Connection, authority_id: int) -> int:
     """How many certificates the CA has signed."""
     count = connection.execute(

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, insert, select, update
 
 from pwa_server.store.crls import mark_crl_stale
+from pwa_server.store.search import contains_any
 from pwa_server.store.tables import certificates, enrollments
 
 
@@ -229,6 +230,30 @@ def certificates_of_enrollment(
 ) -> list[SiteCertificateRow]:
     """Every certificate issued for the enrollment, newest first (the console shows them)."""
     query = _enrollment_certificates().where(certificates.c.enrollment_id == enrollment_id)
+    return _site_certificate_rows(connection, query)
+
+
+def search_certificates(
+    connection: Connection,
+    *,
+    status: str | None = None,
+    text: str | None = None,
+    limit: int = 100,
+) -> list[SiteCertificateRow]:
+    """End-user certificates for the console, newest first: by status, and by a serial,
+    certificate user ID or site user id that contains `text` (case-insensitive)."""
+    query = _enrollment_certificates().limit(limit)
+    if status:
+        query = query.where(certificates.c.status == status)
+    if text:
+        query = query.where(
+            contains_any(
+                text,
+                certificates.c.serial,
+                enrollments.c.certificate_user_id,
+                enrollments.c.user_id,
+            )
+        )
     return _site_certificate_rows(connection, query)
 
 

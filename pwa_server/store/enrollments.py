@@ -7,8 +7,9 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, case, insert, or_, select, update
 
+from pwa_server.store.search import contains_any
 from pwa_server.store.tables import enrollments
 
 
@@ -171,15 +172,12 @@ def search_enrollments(
     if status:
         query = query.where(enrollments.c.status == status)
     if text:
-        # LIKE's wildcards in the search text are matched literally.
-        pattern = (
-            "%" + text.lower().replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%"
-        )
         query = query.where(
-            or_(
-                func.lower(enrollments.c.user_id).like(pattern, escape="\\"),
-                func.lower(enrollments.c.email).like(pattern, escape="\\"),
-                func.lower(enrollments.c.certificate_user_id).like(pattern, escape="\\"),
+            contains_any(
+                text,
+                enrollments.c.user_id,
+                enrollments.c.email,
+                enrollments.c.certificate_user_id,
             )
         )
     return [EnrollmentRow(**row._mapping) for row in connection.execute(query)]

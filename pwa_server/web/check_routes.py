@@ -62,12 +62,12 @@ def _as_json(result: CheckResult, back: ReturnToSite | None) -> dict[str, Any]:
 
 async def _return_to_site(services: Services, result: CheckResult) -> ReturnToSite | None:
     """The way back to the site that sent the person, after a good check (None: no site)."""
-    if result.status is not CheckStatus.OK or result.certificate is None:
+    if result.status is not CheckStatus.OK or result.certificate is None or result.issuer is None:
         return None
     return await run_in_threadpool(
         services.assertions.return_to_site,
         services.engine,
-        services.issuing,
+        result.issuer,
         result.certificate,
         now=services.now(),
     )
@@ -80,7 +80,7 @@ async def installation_check(request: Request) -> Response:
     result = await run_in_threadpool(
         check_installation,
         services.engine,
-        services.issuing,
+        services.issuers,
         client_certificate(request),
         now=services.now(),
     )

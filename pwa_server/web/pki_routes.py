@@ -7,13 +7,15 @@ import binascii
 from collections.abc import Awaitable, Callable
 from urllib.parse import unquote
 
+from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from pwa_server.pki.authority import fingerprint
+from pwa_server.pki.authority import Authority, fingerprint
 from pwa_server.pki.crl import MEDIA_TYPE as CRL_MEDIA_TYPE
 from pwa_server.pki.crl import current_crl
 from pwa_server.pki.ocsp import MEDIA_TYPE as OCSP_MEDIA_TYPE
@@ -87,7 +89,59 @@ async def _ocsp(request: Request, body: bytes) -> Response:
     return Response(der, media_type=OCSP_MEDIA_TYPE, headers={"cache-control": "no-cache"})
 
 
+def _generation(request: Request) -> Authority:
+    """The issuing CA named by /pki/ca/{id}.*: one still in use, else 404."""
+    services: Services = request.app.state.services
+    wanted = request.path_params["authority_id"]
+    for issuer in services.issuers:
+        if issuer.id == wanted:
+            return issuer
+    raise HTTPException(404)
+
+
+async def generation_crl(request: Request) -> Response:
+    """/pki/ca/{id}.crl: the CRL of that issuing CA, as its certificates' CDP names it."""
+    services: Services = request.app.state.services
+    authority = _generation(request)
+    der = await run_in_threadpool(current_crl, services.engine, authority, now=services.now())
+    return Response(der, media_type=CRL_MEDIA_TYPE, headers={"cache-control": "public, max-age=60"})
+
+
+async def generation_certificate(request: Request) -> Response:
+    """/pki/ca/{id}.crt: that issuing CA's certificate (DER), as AIA caIssuers names it."""
+    authority = _generation(request)
+    return Response(
+        authority.certificate.public_bytes(Encoding.DER),
+        media_type="application/pkix-cert",
+        headers={"cache-control": "public, max-age=3600"},
+    )
+
+
+async def all_crls_pem(request: Request) -> Response:
+    """/pki/crls.pem: the root's CRL and those of every issuing CA still in use, in PEM, one
+    file: what nginx's ssl_crl needs (a CRL for every CA of the chain, also after a key
+    ceremony retired an issuing CA)."""
+    services: Services = request.app.state.services
+    now = services.now()
+
+    def collect() -> bytes:
+        return b"".join(
+            x509.load_der_x509_crl(current_crl(services.engine, authority, now=now)).public_bytes(
+                Encoding.PEM
+            )
+            for authority in (services.root, *services.issuers)
+        )
+
+    pem = await run_in_threadpool(collect)
+    return Response(
+        pem, media_type="application/x-pem-file", headers={"cache-control": "public, max-age=60"}
+    )
+
+
 routes = [
+    Route("/pki/crls.pem", all_crls_pem, methods=["GET", "HEAD"]),
+    Route("/pki/ca/{authority_id:int}.crl", generation_crl, methods=["GET", "HEAD"]),
+    Route("/pki/ca/{authority_id:int}.crt", generation_certificate, methods=["GET", "HEAD"]),
     Route("/pki/ocsp", ocsp_post, methods=["POST"]),
     Route("/pki/ocsp/{request:path}", ocsp_get, methods=["GET"]),
     *(

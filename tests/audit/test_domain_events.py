@@ -180,12 +180,12 @@ def test_a_download_records_the_download_and_the_certificate(enrolling: Enrollin
     assert events[2].subject_kind == "certificate"
 
     check = check_installation(
-        enrolling.engine, enrolling.downloads.issuing, delivery.certificate, now=START
+        enrolling.engine, [enrolling.downloads.issuing], delivery.certificate, now=START
     )
     assert check.status is CheckStatus.OK
     # A second check changes nothing, and records nothing.
     check_installation(
-        enrolling.engine, enrolling.downloads.issuing, delivery.certificate, now=START
+        enrolling.engine, [enrolling.downloads.issuing], delivery.certificate, now=START
     )
     [installed] = new_events(enrolling.engine, events[-1].id)
     assert summary([installed]) == [("enrollment.installed", "user", eid, eid, "success")]

@@ -357,6 +357,17 @@ def _fetch_crls(shomei: JourneyServer, directory: Path, *roles: str) -> Path:
     return bundle
 
 
+def test_the_readme_crl_bundle_lets_nginx_accept_a_good_certificate(
+    relying_sites: RelyingSites, shomei: JourneyServer, member: Member, tmp_path: Path
+) -> None:
+    bundle = tmp_path / "shomei-crls.pem"
+    url = f"http://127.0.0.1:{shomei.settings.http_port}/pki/crls.pem"
+    fetched = run_tool("curl", "-fsS", "-o", bundle, url)
+    assert fetched.returncode == 0, fetched.stderr
+    with relying_sites.open(f"ssl_crl {bundle};") as with_crl:
+        assert with_crl.get(member.identity).status == 200
+
+
 def test_with_the_root_and_issuing_crls_nginx_accepts_a_good_certificate(
     relying_sites: RelyingSites, shomei: JourneyServer, member: Member, tmp_path: Path
 ) -> None:

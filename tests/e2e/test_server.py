@@ -77,6 +77,28 @@ def test_crl_and_ca_certificates_are_served_over_plain_http(
     assert root.status_code == 200
 
 
+def test_the_crl_and_issuer_an_issued_certificate_names_are_served_over_plain_http(
+    server: ShomeiServer, services: Services
+) -> None:
+    leaf = x509.load_pem_x509_certificates((server.settings.tls_dir / "server.pem").read_bytes())[0]
+    points = leaf.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+    access = leaf.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    [issuer_url] = [
+        item.access_location.value
+        for item in access
+        if item.access_method == x509.AuthorityInformationAccessOID.CA_ISSUERS
+    ]
+    with httpx.Client(timeout=30) as client:
+        crl = client.get(points[0].full_name[0].value)
+        issuer = client.get(issuer_url)
+    assert crl.status_code == 200
+    assert x509.load_der_x509_crl(crl.content).is_signature_valid(
+        services.issuing.certificate.public_key()  # type: ignore[arg-type]
+    )
+    assert issuer.status_code == 200
+    assert x509.load_der_x509_certificate(issuer.content) == services.issuing.certificate
+
+
 def test_plain_http_serves_nothing_but_pki(server: ShomeiServer) -> None:
     base = f"http://localhost:{server.settings.http_port}"
     with httpx.Client(timeout=30) as client:

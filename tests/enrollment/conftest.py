@@ -85,14 +85,15 @@ def enrolling(database_url: str, services: Services) -> Iterator[Enrolling]:
         settings = services.settings
         policy = EnrollmentPolicy.from_settings(settings)
         files = TlsFiles(settings.tls_dir)
+        issuing = load_authority(engine, services.token, "issuing")
         downloads = Downloads(
             engine,
             policy,
-            issuing=load_authority(engine, services.token, "issuing"),
+            issuing=issuing,
             root=load_authority(engine, services.token, "root"),
             signing=load_signing_identity(files.certificate_chain, files.private_key),
             identifier_prefix=profile_identifier_prefix(settings),
-            urls=publication_urls(settings),
+            urls=publication_urls(settings, issuing),
         )
         responder = OcspResponder(
             engine, downloads.issuing, load_authority(engine, services.token, "ocsp")

@@ -196,9 +196,10 @@ def test_reissue_with_the_secret_answer_gives_a_new_window_and_supersedes_the_ol
     assert old is not None
     assert new is not None
     assert (
-        check_installation(enrolling.engine, issuing, old, now=later).status is CheckStatus.REVOKED
+        check_installation(enrolling.engine, [issuing], old, now=later).status
+        is CheckStatus.REVOKED
     )
-    assert check_installation(enrolling.engine, issuing, new, now=later).status is CheckStatus.OK
+    assert check_installation(enrolling.engine, [issuing], new, now=later).status is CheckStatus.OK
 
 
 def test_reissue_keeps_the_old_certificate_until_the_new_one_is_downloaded(
@@ -212,7 +213,7 @@ def test_reissue_keeps_the_old_certificate_until_the_new_one_is_downloaded(
     enrolling.service.reissue_with_secret_answer(cuid, "pochi", now=START)
     assert old is not None
     issuing = enrolling.downloads.issuing
-    assert check_installation(enrolling.engine, issuing, old, now=START).status is CheckStatus.OK
+    assert check_installation(enrolling.engine, [issuing], old, now=START).status is CheckStatus.OK
 
 
 def test_wrong_secret_answers_count_toward_the_lockout(enrolling: Enrolling) -> None:
@@ -234,10 +235,10 @@ def test_installation_check_marks_the_enrollment_installed_once(enrolling: Enrol
     issuing = enrolling.downloads.issuing
     first = START + dt.timedelta(hours=1)
     assert (
-        check_installation(enrolling.engine, issuing, certificate, now=first).status
+        check_installation(enrolling.engine, [issuing], certificate, now=first).status
         is CheckStatus.OK
     )
-    check_installation(enrolling.engine, issuing, certificate, now=first + dt.timedelta(days=1))
+    check_installation(enrolling.engine, [issuing], certificate, now=first + dt.timedelta(days=1))
     with enrolling.engine.connect() as connection:
         row = connection.execute(select(enrollments.c.status, enrollments.c.installed_at)).one()
     assert row.status == "installed"
@@ -252,13 +253,15 @@ def test_installation_check_says_missing_unknown_and_expired(enrolling: Enrollin
     root = enrolling.downloads.root.certificate
     assert certificate is not None
     assert (
-        check_installation(enrolling.engine, issuing, None, now=START).status is CheckStatus.MISSING
+        check_installation(enrolling.engine, [issuing], None, now=START).status
+        is CheckStatus.MISSING
     )
     assert (
-        check_installation(enrolling.engine, issuing, root, now=START).status is CheckStatus.UNKNOWN
+        check_installation(enrolling.engine, [issuing], root, now=START).status
+        is CheckStatus.UNKNOWN
     )
     expired = certificate.not_valid_after_utc
     assert (
-        check_installation(enrolling.engine, issuing, certificate, now=expired).status
+        check_installation(enrolling.engine, [issuing], certificate, now=expired).status
         is CheckStatus.EXPIRED
     )

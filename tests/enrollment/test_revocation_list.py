@@ -148,6 +148,8 @@ def test_issued_certificates_name_the_crl_and_the_issuer_over_plain_http(
     crl_url = points[0].full_name[0].value
     by_method = {item.access_method: item.access_location.value for item in access}
     assert crl_url.startswith("http://")
-    assert crl_url.endswith("/pki/issuing.crl")
-    assert by_method[AuthorityInformationAccessOID.CA_ISSUERS].endswith("/pki/issuing.crt")
+    issuer_id = enrolling.downloads.issuing.id
+    # URLs of this issuing CA's own: they keep answering for it after a key ceremony.
+    assert crl_url.endswith(f"/pki/ca/{issuer_id}.crl")
+    assert by_method[AuthorityInformationAccessOID.CA_ISSUERS].endswith(f"/pki/ca/{issuer_id}.crt")
     assert by_method[AuthorityInformationAccessOID.OCSP].endswith("/pki/ocsp")

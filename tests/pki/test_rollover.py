@@ -316,3 +316,32 @@ def test_an_issuing_ca_is_retired_only_while_another_stays_active(
     ):
         retire_issuing_ca(connection, hierarchy.issuing.id)
     assert statuses(hierarchy.engine)[hierarchy.issuing.id] == ("issuing", "active")
+
+
+def test_the_retired_cas_responder_is_renewed_when_it_nears_its_end(
+    hierarchy: Hierarchy, services: Services
+) -> None:
+    roll_over_issuing_ca(
+        hierarchy.engine,
+        services.token,
+        organization=ORGANIZATION,
+        replacing=hierarchy.issuing.id,
+        now=now(),
+    )
+    [_, old] = load_issuing_generations(hierarchy.engine, services.token, now=now())
+    assert old.responder is not None
+    near_its_end = old.responder.certificate.not_valid_after_utc - dt.timedelta(days=10)
+
+    renewed = ensure_ocsp_responder(
+        hierarchy.engine,
+        services.token,
+        organization=ORGANIZATION,
+        issuing=old.issuing,
+        now=near_its_end,
+    )
+
+    assert renewed
+    [_, later] = load_issuing_generations(hierarchy.engine, services.token, now=near_its_end)
+    assert later.responder is not None
+    assert later.responder.id != old.responder.id
+    later.responder.certificate.verify_directly_issued_by(hierarchy.issuing.certificate)

@@ -34,3 +34,21 @@ def record_console_event(
             details=(details or {}) | {"client": client},
             now=services.now(),
         )
+
+
+def record_officer_event(
+    request: Request,
+    officer_id: str,
+    action: AuditAction,
+    subject: str | None = None,
+    details: dict[str, JsonValue] | None = None,
+) -> None:
+    """An officer's own console action (sign-in, keys, invitations)."""
+    record_console_event(
+        request,
+        actor_kind=ActorKind.OFFICER,
+        actor=officer_id,
+        action=action,
+        subject=subject,
+        details=details,
+    )

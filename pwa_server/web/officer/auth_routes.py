@@ -15,7 +15,7 @@ from pwa_server.audit import ActorKind, AuditAction, JsonValue, Outcome
 from pwa_server.officers.errors import OfficerError, SignCountError
 from pwa_server.officers.roles import Permission
 from pwa_server.web.csrf import check_csrf
-from pwa_server.web.officer.audit_trail import record_console_event
+from pwa_server.web.officer.audit_trail import record_console_event, record_officer_event
 from pwa_server.web.officer.guard import (
     check_csrf_header,
     officer_for,
@@ -77,7 +77,9 @@ async def sign_in_answer(request: Request) -> Response:
     except OfficerError as error:
         await run_in_threadpool(_record_failed_sign_in, request, error)
         return _refused("sign-in refused: " + str(error), 403)
-    await run_in_threadpool(_record, request, officer.id, AuditAction.OFFICER_SIGNED_IN)
+    await run_in_threadpool(
+        record_officer_event, request, officer.id, AuditAction.OFFICER_SIGNED_IN, officer.id
+    )
     sign_in(request, officer)
     return JSONResponse({"redirect": "/officer/"})
 
@@ -96,29 +98,15 @@ def _record_failed_sign_in(request: Request, error: OfficerError) -> None:
     )
 
 
-def _record(
-    request: Request,
-    officer_id: str,
-    action: AuditAction,
-    details: dict[str, JsonValue] | None = None,
-) -> None:
-    record_console_event(
-        request,
-        actor_kind=ActorKind.OFFICER,
-        actor=officer_id,
-        action=action,
-        subject=officer_id,
-        details=details,
-    )
-
-
 async def sign_out_action(request: Request) -> Response:
     """POST /officer/sign-out"""
     check_csrf(request, await request.form())
     officer_id = request.session.get("officer_id")
     sign_out(request)
     if isinstance(officer_id, str):
-        await run_in_threadpool(_record, request, officer_id, AuditAction.OFFICER_SIGNED_OUT)
+        await run_in_threadpool(
+            record_officer_event, request, officer_id, AuditAction.OFFICER_SIGNED_OUT, officer_id
+        )
     return RedirectResponse("/officer/sign-in", status_code=303)
 
 
@@ -174,10 +162,11 @@ async def register_answer(request: Request) -> Response:
     except OfficerError as error:
         return _refused(str(error))
     await run_in_threadpool(
-        _record,
+        record_officer_event,
         request,
         officer.id,
         AuditAction.OFFICER_REGISTERED,
+        officer.id,
         {"role": officer.role.value},
     )
     sign_in(request, officer)

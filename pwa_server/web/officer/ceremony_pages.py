@@ -14,8 +14,7 @@ from starlette.routing import Route
 from pwa_server.officers.key_ceremonies import CeremonyKind, KeyCeremonies
 from pwa_server.officers.roles import Permission
 from pwa_server.store.authorities import all_authorities
-from pwa_server.web.csrf import check_csrf
-from pwa_server.web.officer.guard import officer_for, services_of, step_up
+from pwa_server.web.officer.guard import confirmed_form, officer_for, services_of
 from pwa_server.web.officer.rendering import console_page
 
 _STEPS = ("approve", "reject", "execute")
@@ -53,9 +52,7 @@ async def ceremony_list(request: Request) -> Response:
 async def propose(request: Request) -> Response:
     """POST /officer/ceremonies"""
     officer = officer_for(request, Permission.MANAGE_CA)
-    form = await request.form()
-    check_csrf(request, form)
-    step_up(request, officer, form)
+    form = await confirmed_form(request, officer)
     services = services_of(request)
     kind = str(form.get("kind", ""))
     if kind not in {item.value for item in CeremonyKind}:
@@ -79,9 +76,7 @@ async def ceremony_step(request: Request) -> Response:
         raise HTTPException(404)
     permission = Permission.MANAGE_CA if step == "execute" else Permission.APPROVE_CEREMONY
     officer = officer_for(request, permission)
-    form = await request.form()
-    check_csrf(request, form)
-    step_up(request, officer, form)
+    await confirmed_form(request, officer)
     services = services_of(request)
     ceremony_id = int(request.path_params["ceremony_id"])
     method = getattr(_ceremonies(request), step)

@@ -19,10 +19,13 @@ from pwa_server.enrollment import revocation
 from pwa_server.enrollment.download import KEY_PROFILES
 from pwa_server.enrollment.errors import EnrollmentNotFoundError
 from pwa_server.officers.roles import Permission
-from pwa_server.store.certificates import certificate_by_serial, certificates_of_enrollment
+from pwa_server.store.certificates import (
+    certificate_by_serial,
+    certificates_of_enrollment,
+    search_certificates,
+)
 from pwa_server.store.enrollments import enrollment_by_id, search_enrollments
-from pwa_server.web.csrf import check_csrf
-from pwa_server.web.officer.guard import officer_for, services_of, step_up
+from pwa_server.web.officer.guard import confirmed_form, officer_for, services_of
 from pwa_server.web.officer.rendering import console_page
 
 STATUSES = (
@@ -34,6 +37,7 @@ STATUSES = (
     "locked",
     "cancelled",
 )
+_CERTIFICATE_STATUSES = ("valid", "revoked")
 # The console's buttons, each an EnrollmentService method of the same name.
 _ACTIONS = ("unlock", "cancel", "reissue", "renew", "resend_mail")
 
@@ -76,9 +80,7 @@ async def new_enrollment(request: Request) -> Response:
 async def create_enrollment(request: Request) -> Response:
     """POST /officer/enrollments: the URL, the one-time password (once) and its QR code."""
     officer = officer_for(request, Permission.MANAGE_ENROLLMENTS)
-    form = await request.form()
-    check_csrf(request, form)
-    step_up(request, officer, form)
+    form = await confirmed_form(request, officer)
     services = services_of(request)
     profile = str(form.get("profile", "default"))
     invitation = await run_in_threadpool(
@@ -133,9 +135,7 @@ async def enrollment_action(request: Request) -> Response:
     action = request.path_params["action"]
     if action not in _ACTIONS:
         raise HTTPException(404)
-    form = await request.form()
-    check_csrf(request, form)
-    step_up(request, officer, form)
+    await confirmed_form(request, officer)
     services = services_of(request)
     enrollment_id = request.path_params["enrollment_id"]
     method = getattr(services.enrollments, action)
@@ -148,9 +148,7 @@ async def enrollment_action(request: Request) -> Response:
 async def revoke_certificate(request: Request) -> Response:
     """POST /officer/certificates/{serial}/revoke"""
     officer = officer_for(request, Permission.MANAGE_ENROLLMENTS)
-    form = await request.form()
-    check_csrf(request, form)
-    step_up(request, officer, form)
+    form = await confirmed_form(request, officer)
     services = services_of(request)
     revoked = await run_in_threadpool(
         lambda: revocation.revoke(
@@ -166,6 +164,35 @@ async def revoke_certificate(request: Request) -> Response:
         f"/officer/enrollments/{revoked.enrollment_id}" if revoked.enrollment_id else "/officer/"
     )
     return RedirectResponse(target, status_code=303)
+
+
+async def certificate_list(request: Request) -> Response:
+    """GET /officer/certificates?status=&q=: end-user certificates, newest first."""
+    officer = officer_for(request, Permission.MANAGE_ENROLLMENTS)
+    services = services_of(request)
+    status = request.query_params.get("status") or None
+    text = (request.query_params.get("q") or "").strip()[:200] or None
+
+    def search() -> list[object]:
+        with services.engine.connect() as connection:
+            return list(
+                search_certificates(
+                    connection,
+                    status=status if status in _CERTIFICATE_STATUSES else None,
+                    text=text,
+                )
+            )
+
+    rows = await run_in_threadpool(search)
+    return console_page(
+        request,
+        "officer/certificates.html",
+        officer,
+        certificates=rows,
+        statuses=_CERTIFICATE_STATUSES,
+        status=status,
+        q=text or "",
+    )
 
 
 async def certificate_pem(request: Request) -> Response:
@@ -195,6 +222,7 @@ routes = [
     Route("/officer/enrollments/new", new_enrollment, methods=["GET", "HEAD"]),
     Route("/officer/enrollments/{enrollment_id}", enrollment_detail, methods=["GET", "HEAD"]),
     Route("/officer/enrollments/{enrollment_id}/{action}", enrollment_action, methods=["POST"]),
+    Route("/officer/certificates", certificate_list, methods=["GET", "HEAD"]),
     Route("/officer/certificates/{serial}/revoke", revoke_certificate, methods=["POST"]),
     Route("/officer/certificates/{serial:str}.pem", certificate_pem, methods=["GET"]),
 ]

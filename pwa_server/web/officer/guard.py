@@ -20,6 +20,7 @@ from pwa_server.officers.policy import idle_expired, step_up_fresh
 from pwa_server.officers.roles import Permission
 from pwa_server.runtime import Services
 from pwa_server.web.csrf import FIELD as CSRF_FIELD
+from pwa_server.web.csrf import check_csrf
 
 _OFFICER = "officer_id"
 _ACTIVE_AT = "officer_active_at"
@@ -119,6 +120,15 @@ def step_up(request: Request, officer: Officer, form: FormData) -> None:
         expected_challenge=challenge,
         now=now,
     )
+
+
+async def confirmed_form(request: Request, officer: Officer) -> FormData:
+    """The form of a sensitive action: this session's CSRF token and a fresh assertion of the
+    officer's key, both checked before the action runs."""
+    form = await request.form()
+    check_csrf(request, form)
+    step_up(request, officer, form)
+    return form
 
 
 def _moment(value: object) -> dt.datetime | None:

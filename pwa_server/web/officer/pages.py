@@ -12,20 +12,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from pwa_server.audit import ActorKind, AuditAction, JsonValue, events, verify
+from pwa_server.audit import AuditAction, events, verify
 from pwa_server.officers.errors import OfficerError
 from pwa_server.officers.models import decode_credential_id
 from pwa_server.officers.roles import Permission, Role
 from pwa_server.pki.authority import fingerprint
 from pwa_server.store.authorities import all_authorities, issued_count
-from pwa_server.web.csrf import check_csrf
-from pwa_server.web.officer.audit_trail import record_console_event
+from pwa_server.web.officer.audit_trail import record_officer_event
 from pwa_server.web.officer.guard import (
     check_csrf_header,
+    confirmed_form,
     officer_for,
     remember_challenge,
     services_of,
-    step_up,
     take_challenge,
 )
 from pwa_server.web.officer.rendering import console_page
@@ -129,10 +128,8 @@ async def officers_page(request: Request) -> Response:
 async def invite(request: Request) -> Response:
     """POST /officer/officers/invite: a one-time link, shown once (after a fresh assertion)."""
     officer = officer_for(request, Permission.INVITE_OFFICERS)
-    form = await request.form()
-    check_csrf(request, form)
+    form = await confirmed_form(request, officer)
     services = services_of(request)
-    step_up(request, officer, form)
     role = Role(str(form.get("role", "")))
     link = await run_in_threadpool(
         services.officers.invite,
@@ -142,7 +139,12 @@ async def invite(request: Request) -> Response:
         now=services.now(),
     )
     await run_in_threadpool(
-        _audit, request, officer.id, AuditAction.OFFICER_INVITED, None, {"role": role.value}
+        record_officer_event,
+        request,
+        officer.id,
+        AuditAction.OFFICER_INVITED,
+        None,
+        {"role": role.value},
     )
     return console_page(request, "officer/invited.html", officer, link=link)
 
@@ -150,15 +152,15 @@ async def invite(request: Request) -> Response:
 async def disable(request: Request) -> Response:
     """POST /officer/officers/{officer_id}/disable"""
     officer = officer_for(request, Permission.MANAGE_OFFICERS)
-    form = await request.form()
-    check_csrf(request, form)
-    step_up(request, officer, form)
+    await confirmed_form(request, officer)
     services = services_of(request)
     target = request.path_params["officer_id"]
     await run_in_threadpool(
         services.officers.disable, by_officer_id=officer.id, officer_id=target, now=services.now()
     )
-    await run_in_threadpool(_audit, request, officer.id, AuditAction.OFFICER_DISABLED, target)
+    await run_in_threadpool(
+        record_officer_event, request, officer.id, AuditAction.OFFICER_DISABLED, target
+    )
     return RedirectResponse("/officer/officers", status_code=303)
 
 
@@ -197,7 +199,7 @@ async def add_key(request: Request) -> Response:
     except OfficerError as error:
         return JSONResponse({"error": str(error)}, status_code=400)
     await run_in_threadpool(
-        _audit,
+        record_officer_event,
         request,
         officer.id,
         AuditAction.OFFICER_CREDENTIAL_ADDED,
@@ -210,9 +212,7 @@ async def add_key(request: Request) -> Response:
 async def remove_key(request: Request) -> Response:
     """POST /officer/keys/{credential_id}/remove (never the last key)."""
     officer = officer_for(request, Permission.VIEW_CONSOLE)
-    form = await request.form()
-    check_csrf(request, form)
-    step_up(request, officer, form)
+    await confirmed_form(request, officer)
     services = services_of(request)
     credential_id = decode_credential_id(request.path_params["credential_id"])
     await run_in_threadpool(
@@ -222,26 +222,13 @@ async def remove_key(request: Request) -> Response:
         now=services.now(),
     )
     await run_in_threadpool(
-        _audit, request, officer.id, AuditAction.OFFICER_CREDENTIAL_REMOVED, officer.id
+        record_officer_event,
+        request,
+        officer.id,
+        AuditAction.OFFICER_CREDENTIAL_REMOVED,
+        officer.id,
     )
     return RedirectResponse("/officer/officers", status_code=303)
-
-
-def _audit(
-    request: Request,
-    officer_id: str,
-    action: AuditAction,
-    subject: str | None,
-    details: dict[str, JsonValue] | None = None,
-) -> None:
-    record_console_event(
-        request,
-        actor_kind=ActorKind.OFFICER,
-        actor=officer_id,
-        action=action,
-        subject=subject,
-        details=details,
-    )
 
 
 routes = [

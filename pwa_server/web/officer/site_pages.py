@@ -13,8 +13,7 @@ from pwa_server.audit.actors import Actor
 from pwa_server.enrollment.download import KEY_PROFILES
 from pwa_server.officers.roles import Permission
 from pwa_server.sites.webhook_delivery import list_deliveries
-from pwa_server.web.csrf import check_csrf
-from pwa_server.web.officer.guard import officer_for, services_of, step_up
+from pwa_server.web.officer.guard import confirmed_form, officer_for, services_of
 from pwa_server.web.officer.rendering import console_page
 
 
@@ -33,9 +32,7 @@ async def site_list(request: Request) -> Response:
 async def create_site(request: Request) -> Response:
     """POST /officer/sites: the site, with its first API key and webhook secret shown once."""
     officer = officer_for(request, Permission.MANAGE_SITES)
-    form = await request.form()
-    check_csrf(request, form)
-    step_up(request, officer, form)
+    form = await confirmed_form(request, officer)
     services = services_of(request)
     profile = str(form.get("profile", "default"))
     new = await run_in_threadpool(
@@ -75,9 +72,7 @@ async def site_detail(request: Request) -> Response:
 async def add_key(request: Request) -> Response:
     """POST /officer/sites/{name}/keys: a new API key, shown once."""
     officer = officer_for(request, Permission.MANAGE_SITES)
-    form = await request.form()
-    check_csrf(request, form)
-    step_up(request, officer, form)
+    form = await confirmed_form(request, officer)
     services = services_of(request)
     name = request.path_params["name"]
     key = await run_in_threadpool(
@@ -97,9 +92,7 @@ async def add_key(request: Request) -> Response:
 async def revoke_key(request: Request) -> Response:
     """POST /officer/sites/{name}/keys/{key_id}/revoke"""
     officer = officer_for(request, Permission.MANAGE_SITES)
-    form = await request.form()
-    check_csrf(request, form)
-    step_up(request, officer, form)
+    await confirmed_form(request, officer)
     services = services_of(request)
     await run_in_threadpool(
         lambda: services.sites.revoke_key(
@@ -112,9 +105,7 @@ async def revoke_key(request: Request) -> Response:
 async def set_webhook(request: Request) -> Response:
     """POST /officer/sites/{name}/webhook: a new URL (or none) and a new secret, shown once."""
     officer = officer_for(request, Permission.MANAGE_SITES)
-    form = await request.form()
-    check_csrf(request, form)
-    step_up(request, officer, form)
+    form = await confirmed_form(request, officer)
     services = services_of(request)
     name = request.path_params["name"]
     secret = await run_in_threadpool(
@@ -139,9 +130,7 @@ async def set_webhook(request: Request) -> Response:
 async def set_return_urls(request: Request) -> Response:
     """POST /officer/sites/{name}/return-urls"""
     officer = officer_for(request, Permission.MANAGE_SITES)
-    form = await request.form()
-    check_csrf(request, form)
-    step_up(request, officer, form)
+    form = await confirmed_form(request, officer)
     services = services_of(request)
     name = request.path_params["name"]
     await run_in_threadpool(

@@ -223,3 +223,28 @@ def open_context(
     yield make
     for context in contexts:
         context.close()
+
+
+@pytest.fixture(scope="module")
+def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A Shomei instance of the test module's own for the officers' console (what officers
+    do there changes what later tests see, so modules never share one)."""
+    from tests.e2e.browser.officer import ConsoleServer
+
+    server = ConsoleServer.initialised(tmp_path_factory.mktemp("console"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def console_browser(playwright: Playwright, console: Any) -> Iterator[Browser]:
+    """Debian's Chromium trusting exactly the module's instance's TLS key."""
+    pin = spki_sha256(console.settings.tls_dir / "server.pem")
+    launched = playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        headless=True,
+        args=[*CHROMIUM_ARGS, f"--ignore-certificate-errors-spki-list={pin}"],
+    )
+    yield launched
+    launched.close()

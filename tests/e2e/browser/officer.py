@@ -17,6 +17,7 @@ from playwright.sync_api import Browser, BrowserContext, CDPSession, Page, Respo
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from pwa_server.settings import Settings
+from pwa_server.store.database import create_database_engine
 from tests.conftest import ShomeiServer, free_port, openssl
 from tests.e2e.browser.conftest import Watched, watch
 
@@ -87,6 +88,24 @@ class ConsoleServer(ShomeiServer):
         found = LINK.search(result.stdout)
         assert found, result.stdout
         return found.group(0)
+
+    def query(self, statement: Any) -> list[dict[str, Any]]:
+        """Rows of the instance's SQLite database, read beside the running server."""
+        engine = create_database_engine(self.settings.effective_database_url)
+        try:
+            with engine.connect() as connection:
+                return [dict(row._mapping) for row in connection.execute(statement)]
+        finally:
+            engine.dispose()
+
+    def change(self, statement: Any) -> None:
+        """One write to the instance's database, beside the running server."""
+        engine = create_database_engine(self.settings.effective_database_url)
+        try:
+            with engine.begin() as connection:
+                connection.execute(statement)
+        finally:
+            engine.dispose()
 
     def log_tail(self, lines: int = 40) -> str:
         """The server's last log lines, for assertion messages."""

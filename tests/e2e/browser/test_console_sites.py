@@ -28,9 +28,8 @@ import pytest
 from playwright.sync_api import Browser, Page, Playwright
 from sqlalchemy import select, update
 
-from pwa_server.store.database import create_database_engine
 from pwa_server.store.tables import api_keys, outbox_messages, sites
-from tests.e2e.browser.conftest import CHROMIUM, CHROMIUM_ARGS, device, spki_sha256, watch
+from tests.e2e.browser.conftest import device, watch
 from tests.e2e.browser.officer import ConsoleServer, OfficerBrowser
 from tests.e2e.journey.flow import Invitation, Phone
 
@@ -124,51 +123,10 @@ def readme_verify_signature() -> Callable[..., bool]:
 
 
 @pytest.fixture(scope="module")
-def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleServer]:
-    server = ConsoleServer.initialised(tmp_path_factory.mktemp("sites-console"))
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def receiver() -> Iterator[Receiver]:
     started = Receiver()
     yield started
     started.close()
-
-
-@pytest.fixture(scope="module")
-def console_browser(playwright: Playwright, console: ConsoleServer) -> Iterator[Browser]:
-    """Debian's Chromium trusting exactly this instance's TLS key."""
-    pin = spki_sha256(console.settings.tls_dir / "server.pem")
-    launched = playwright.chromium.launch(
-        executable_path=CHROMIUM,
-        headless=True,
-        args=[*CHROMIUM_ARGS, f"--ignore-certificate-errors-spki-list={pin}"],
-    )
-    yield launched
-    launched.close()
-
-
-def query(console: ConsoleServer, statement: Any) -> list[dict[str, Any]]:
-    """Rows of the instance's SQLite database, read beside the running server."""
-    engine = create_database_engine(console.settings.effective_database_url)
-    try:
-        with engine.connect() as connection:
-            return [dict(row._mapping) for row in connection.execute(statement)]
-    finally:
-        engine.dispose()
-
-
-def change(console: ConsoleServer, statement: Any) -> None:
-    """One write to the instance's database, beside the running server."""
-    engine = create_database_engine(console.settings.effective_database_url)
-    try:
-        with engine.begin() as connection:
-            connection.execute(statement)
-    finally:
-        engine.dispose()
 
 
 def widths(page: Page) -> tuple[int, int]:
@@ -453,8 +411,7 @@ def webhook(
     receiver.status = 200
     # This moves time: the retry is due 30 s after the failure; the backoff itself is covered
     # by tests/sites. Here only what the console shows of a retry that succeeds matters.
-    change(
-        console,
+    console.change(
         update(outbox_messages)
         .where(outbox_messages.c.id == pending.message_id)
         .values(next_attempt_at=dt.datetime.now(dt.UTC)),
@@ -498,12 +455,12 @@ def test_the_database_keeps_a_hash_of_the_api_key_not_the_key(
     key = API_KEY.fullmatch(registered.api_key)
     assert key
     key_id, secret = key.groups()
-    (row,) = query(console, select(api_keys).where(api_keys.c.id == key_id))
+    (row,) = console.query(select(api_keys).where(api_keys.c.id == key_id))
     assert row["secret_sha256"] == hashlib.sha256(secret.encode("ascii")).hexdigest()
     stored = json.dumps(
         [
-            *query(console, select(api_keys)),
-            *query(console, select(sites).where(sites.c.name == SITE)),
+            *console.query(select(api_keys)),
+            *console.query(select(sites).where(sites.c.name == SITE)),
         ],
         default=str,
     )

@@ -21,14 +21,12 @@ import httpx
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from playwright.sync_api import Browser, Playwright, Response
+from playwright.sync_api import Browser, Response
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from sqlalchemy import select
 
-from pwa_server.store.database import create_database_engine
 from pwa_server.store.tables import audit_events, certificate_authorities
 from tests.conftest import openssl
-from tests.e2e.browser.conftest import CHROMIUM, CHROMIUM_ARGS, spki_sha256
 from tests.e2e.browser.officer import CEREMONY_MS, ConsoleServer, OfficerBrowser
 from tests.e2e.journey.flow import PIXEL, Identity, Invitation, Phone, check, open_pkcs12
 
@@ -43,46 +41,14 @@ RESTART_SECONDS = 20.0
 RESTARTING = "is active: restarting this worker"
 LISTENERS_CLOSE_SECONDS = 0.5
 ENROLLED_USER = "after-ceremony-user"
-ENROLLED_EMAIL = "after-ceremony-user@example.jp"
 
 
 # --- the instance and the browser -------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleServer]:
-    server = ConsoleServer.initialised(tmp_path_factory.mktemp("ceremony"))
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def console_browser(playwright: Playwright, console: ConsoleServer) -> Iterator[Browser]:
-    """Debian's Chromium trusting exactly this instance's TLS key."""
-    pin = spki_sha256(console.settings.tls_dir / "server.pem")
-    launched = playwright.chromium.launch(
-        executable_path=CHROMIUM,
-        headless=True,
-        args=[*CHROMIUM_ARGS, f"--ignore-certificate-errors-spki-list={pin}"],
-    )
-    yield launched
-    launched.close()
-
-
-def query(console: ConsoleServer, statement: Any) -> list[dict[str, Any]]:
-    """Rows of the instance's SQLite database, read beside the running server."""
-    engine = create_database_engine(console.settings.effective_database_url)
-    try:
-        with engine.connect() as connection:
-            return [dict(row._mapping) for row in connection.execute(statement)]
-    finally:
-        engine.dispose()
-
-
 def authorities(console: ConsoleServer) -> list[dict[str, Any]]:
     """The certificate_authorities rows, oldest first."""
-    return query(console, select(certificate_authorities).order_by(certificate_authorities.c.id))
+    return console.query(select(certificate_authorities).order_by(certificate_authorities.c.id))
 
 
 def issuing_pem(console: ConsoleServer) -> bytes:
@@ -195,7 +161,10 @@ class Before:
 
 @pytest.fixture(scope="module")
 def before(
-    console: ConsoleServer, paired: DualControl, tmp_path_factory: pytest.TempPathFactory
+    console: ConsoleServer,
+    paired: DualControl,
+    downloaded_before: Downloaded,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Before:
     files = console.ca_files(tmp_path_factory.mktemp("old-ca"))
     return Before(
@@ -410,7 +379,7 @@ def hsm_status(console: ConsoleServer, executed: Executed) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Downloaded:
-    """What a phone downloaded after the workers restarted, opened by openssl."""
+    """What a phone downloaded, opened by openssl."""
 
     identity: Identity
     issuer: x509.Name
@@ -420,11 +389,9 @@ class Downloaded:
         return self.identity.certificate
 
 
-@pytest.fixture(scope="module")
-def downloaded(
-    console: ConsoleServer, new_issuing: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Downloaded:
+def _walk(console: ConsoleServer, user: str, directory: Path) -> Downloaded:
     """`shomei enroll create --json`, walked by flow.py's phone (httpx): the .p12, opened."""
+    email = f"{user}@example.jp"
     made = console.shomei(
         "enroll",
         "create",
@@ -432,22 +399,38 @@ def downloaded(
         "--data-dir",
         str(console.settings.data_dir),
         "--user-id",
-        ENROLLED_USER,
+        user,
         "--email",
-        ENROLLED_EMAIL,
+        email,
     )
     assert made.returncode == 0, made.stdout + made.stderr
-    invitation = Invitation.from_cli(made.stdout, ENROLLED_EMAIL)
+    invitation = Invitation.from_cli(made.stdout, email)
     with Phone(console, language="en", user_agent=PIXEL) as phone:
         credentials = phone.enroll(invitation)
         download = phone.download(credentials, "android")
     assert download.status_code == 200, download.text
     assert download.headers["content-type"] == "application/x-pkcs12"
-    p12 = tmp_path_factory.mktemp("phone") / "phone.p12"
+    p12 = directory / "phone.p12"
     p12.write_bytes(download.content)
     identity = open_pkcs12(p12, credentials.download_password)
     certificate = x509.load_pem_x509_certificate(identity.certificate.read_bytes())
     return Downloaded(identity, certificate.issuer)
+
+
+@pytest.fixture(scope="module")
+def downloaded_before(
+    console: ConsoleServer, tmp_path_factory: pytest.TempPathFactory
+) -> Downloaded:
+    """A phone's certificate from the first issuing CA, made before any ceremony."""
+    return _walk(console, ENROLLED_USER + "-before", tmp_path_factory.mktemp("phone-before"))
+
+
+@pytest.fixture(scope="module")
+def downloaded(
+    console: ConsoleServer, new_issuing: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Downloaded:
+    """A phone's certificate made after the ceremony (by the new issuing CA)."""
+    return _walk(console, ENROLLED_USER, tmp_path_factory.mktemp("phone"))
 
 
 # --- 1, 2. dual control -------------------------------------------------------------------
@@ -585,6 +568,43 @@ def test_ocsp_answers_good_for_a_certificate_of_the_new_ca(
     assert f"{downloaded.certificate}: good" in answer, answer
 
 
+# --- the retired CA's certificates stay usable until they expire ---------------------------
+
+
+def test_installation_check_still_accepts_a_certificate_of_the_retired_ca(
+    console: ConsoleServer, downloaded_before: Downloaded, new_issuing: Path
+) -> None:
+    response = check(console, downloaded_before.identity)
+
+    assert response.status_code == 200, console.log_tail()
+    assert response.json()["status"] == "ok", response.text
+
+
+def test_ocsp_still_answers_good_for_a_certificate_of_the_retired_ca(
+    console: ConsoleServer, before: Before, new_issuing: Path, downloaded_before: Downloaded
+) -> None:
+    answer = console.ocsp(
+        {"root": before.root, "issuing": before.issuing}, downloaded_before.certificate
+    )
+
+    assert f"{downloaded_before.certificate}: good" in answer, answer
+
+
+def test_the_crl_named_in_a_retired_cas_certificate_is_still_that_cas(
+    before: Before, new_issuing: Path, downloaded_before: Downloaded
+) -> None:
+    certificate = x509.load_pem_x509_certificate(downloaded_before.certificate.read_bytes())
+    points = certificate.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+    with httpx.Client(timeout=30) as client:
+        crl = client.get(points[0].full_name[0].value)
+
+    assert crl.status_code == 200
+    old_ca = x509.load_pem_x509_certificate(before.issuing.read_bytes())
+    assert x509.load_der_x509_crl(crl.content).is_signature_valid(
+        old_ca.public_key()  # type: ignore[arg-type]
+    )
+
+
 # --- 7. the audit log -----------------------------------------------------------------------
 
 
@@ -592,7 +612,7 @@ def test_audit_log_records_the_ceremony_and_its_chain_verifies(
     console: ConsoleServer, proposed: Proposed, executed: Executed
 ) -> None:
     ceremony = str(proposed.ceremony_id)
-    events = query(console, select(audit_events).order_by(audit_events.c.id))
+    events = console.query(select(audit_events).order_by(audit_events.c.id))
     of_ceremony = [
         (event["action"], event["outcome"])
         for event in events

@@ -25,9 +25,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from playwright.sync_api import Browser, Page, Playwright
 from sqlalchemy import func, select
 
-from pwa_server.store.database import create_database_engine
 from pwa_server.store.tables import audit_events, officer_credentials, officer_invitations
-from tests.e2e.browser.conftest import CHROMIUM, CHROMIUM_ARGS, device, spki_sha256, watch
+from tests.e2e.browser.conftest import device, watch
 from tests.e2e.browser.officer import ConsoleServer, OfficerBrowser
 from tests.e2e.journey.flow import PIXEL, Invitation, Phone, open_pkcs12
 
@@ -39,37 +38,6 @@ ENROLLED_EMAIL = "console-user-1@example.jp"
 
 
 # --- the instance and the browser -------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleServer]:
-    server = ConsoleServer.initialised(tmp_path_factory.mktemp("console"))
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def console_browser(playwright: Playwright, console: ConsoleServer) -> Iterator[Browser]:
-    """Debian's Chromium trusting exactly this instance's TLS key."""
-    pin = spki_sha256(console.settings.tls_dir / "server.pem")
-    launched = playwright.chromium.launch(
-        executable_path=CHROMIUM,
-        headless=True,
-        args=[*CHROMIUM_ARGS, f"--ignore-certificate-errors-spki-list={pin}"],
-    )
-    yield launched
-    launched.close()
-
-
-def query(console: ConsoleServer, statement: Any) -> list[dict[str, Any]]:
-    """Rows of the instance's SQLite database, read beside the running server."""
-    engine = create_database_engine(console.settings.effective_database_url)
-    try:
-        with engine.connect() as connection:
-            return [dict(row._mapping) for row in connection.execute(statement)]
-    finally:
-        engine.dispose()
 
 
 def widths(page: Page) -> tuple[int, int]:
@@ -438,7 +406,7 @@ def test_invitation_without_a_fresh_key_assertion_is_refused(
     officer = security_officer.officer
     officer.signed_in()
     officer.goto("/officer/officers")
-    invitations_before = query(console, select(func.count()).select_from(officer_invitations))
+    invitations_before = console.query(select(func.count()).select_from(officer_invitations))
 
     # The form as a script without the key would send it: CSRF token right, assertion empty.
     status = officer.post_form(
@@ -452,7 +420,7 @@ def test_invitation_without_a_fresh_key_assertion_is_refused(
     )
 
     assert status == 403
-    assert query(console, select(func.count()).select_from(officer_invitations)) == (
+    assert console.query(select(func.count()).select_from(officer_invitations)) == (
         invitations_before
     )
 
@@ -495,6 +463,18 @@ def test_revocation_at_the_console_reaches_ocsp(revoked: Revoked) -> None:
     assert ": good" in revoked.ocsp_before, revoked.ocsp_before
     assert ": revoked" in revoked.ocsp_after, revoked.ocsp_after
     assert "Reason: keyCompromise" in revoked.ocsp_after, revoked.ocsp_after
+
+
+def test_the_certificates_page_finds_the_phones_certificate_by_its_serial(
+    registration_officer: Invited, revoked: Revoked, downloaded: Downloaded
+) -> None:
+    officer = registration_officer.officer
+    response = officer.goto(f"/officer/certificates?q={downloaded.serial}")
+    assert response.status == 200
+    rows = officer.page.locator("#certificates tbody tr")
+    assert rows.count() == 1
+    assert downloaded.serial in rows.first.inner_text()
+    assert "revoked (keyCompromise)" in rows.first.inner_text()
 
 
 # --- 5. roles ---------------------------------------------------------------------------
@@ -575,7 +555,7 @@ def test_console_navigation_offers_only_what_the_role_allows(
         [*common, "/officer/hsm", "/officer/ceremonies", "/officer/audit"]
     )
     assert sorted(links(registration_officer.officer)) == sorted(
-        [*common, "/officer/enrollments", "/officer/sites"]
+        [*common, "/officer/enrollments", "/officer/certificates", "/officer/sites"]
     )
     assert sorted(links(auditor.officer)) == sorted([*common, "/officer/audit"])
 
@@ -593,8 +573,7 @@ def test_sign_in_with_a_counter_that_went_backwards_is_refused_and_audited(
     officer = security_officer.officer
     officer.signed_in()
     (credential,) = officer.credentials()
-    (stored,) = query(
-        console,
+    (stored,) = console.query(
         select(officer_credentials.c.sign_count).where(
             officer_credentials.c.credential_id == _credential_id(credential["credentialId"])
         ),
@@ -629,8 +608,7 @@ def test_sign_in_with_a_counter_that_went_backwards_is_refused_and_audited(
 
 
 def _sign_in_failures(console: ConsoleServer) -> list[dict[str, Any]]:
-    return query(
-        console,
+    return console.query(
         select(audit_events)
         .where(audit_events.c.action == "officer.sign_in_failed")
         .order_by(audit_events.c.id),
