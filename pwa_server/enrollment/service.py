@@ -1,31 +1,29 @@
-"""Invitation, one-time password, secret question, lockout, unlock and self-service reissue."""
+"""Invitation, one-time password, secret question and self-service reissue: the user's
+steps (the administrator's are in administration.py)."""
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime as dt
 import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import NoReturn
 
 from sqlalchemy import Connection, Engine
 
 from pwa_server.audit import CLI, Actor, AuditAction
 from pwa_server.enrollment import credentials
+from pwa_server.enrollment.administration import EnrollmentAdministration
 from pwa_server.enrollment.audit_trail import record_enrollment_event
 from pwa_server.enrollment.errors import (
-    EnrollmentCancelledError,
-    EnrollmentExpiredError,
-    EnrollmentLockedError,
     EnrollmentNotFoundError,
     InvalidInputError,
     WrongStepError,
 )
 from pwa_server.enrollment.lockout import check_guess
 from pwa_server.enrollment.mails import EnrollmentMails
+from pwa_server.enrollment.models import DownloadCredentials, Invitation
 from pwa_server.enrollment.policy import MAX_ANSWER_LENGTH, SECRET_QUESTIONS, EnrollmentPolicy
+from pwa_server.enrollment.states import OTP_STEPS, REISSUABLE, check_open, raise_for
 from pwa_server.notify.mail import is_mail_address
 from pwa_server.notify.outbox import enqueue_mail
 from pwa_server.store.enrollments import (
@@ -37,33 +35,10 @@ from pwa_server.store.enrollments import (
 )
 from pwa_server.store.sites import site_by_id
 
-# Where the one-time password is asked: before and right after its first use.
-_OTP_STEPS = ("invited", "otp_verified")
-# Where a self-service reissue may start: after the secret answer was registered.
-_REISSUABLE = ("secret_registered", "downloaded", "installed")
+__all__ = ["DownloadCredentials", "EnrollmentService", "Invitation"]
 
 
-@dataclass(frozen=True)
-class Invitation:
-    """A new enrollment: the URL for the user, and the one-time password, shown once."""
-
-    enrollment_id: str
-    enrollment_url: str
-    one_time_password: str
-    expires_at: dt.datetime
-    certificate_user_id: str
-
-
-@dataclass(frozen=True)
-class DownloadCredentials:
-    """What the user must note: the certificate user ID and the download password (once)."""
-
-    certificate_user_id: str
-    download_password: str
-    deadline: dt.datetime
-
-
-class EnrollmentService:
+class EnrollmentService(EnrollmentAdministration):
     """The enrollment state machine over the database; every method takes the time as `now`."""
 
     def __init__(
@@ -154,16 +129,8 @@ class EnrollmentService:
             row = enrollment_by_id(connection, enrollment_id)
         if row is None:
             raise EnrollmentNotFoundError(enrollment_id)
-        self._check_open(row, now)
+        check_open(row, now)
         return row
-
-    def _check_open(self, row: EnrollmentRow, now: dt.datetime) -> None:
-        if row.status == "locked":
-            raise EnrollmentLockedError(row.id)
-        if row.status == "cancelled":
-            raise EnrollmentCancelledError(row.id)
-        if row.status in ("invited", "otp_verified") and now >= row.expires_at:
-            raise EnrollmentExpiredError(row.id)
 
     def verify_one_time_password(
         self, enrollment_id: str, one_time_password: str, *, now: dt.datetime
@@ -174,13 +141,13 @@ class EnrollmentService:
         a person whose browser session ended must be able to continue.
         """
         row = self.current(enrollment_id, now=now)
-        if row.status not in _OTP_STEPS:
+        if row.status not in OTP_STEPS:
             raise WrongStepError("the one-time password was already used")
         typed = credentials.normalise_typed(one_time_password)
         check_guess(
             self.engine,
             row.id,
-            statuses=_OTP_STEPS,
+            statuses=OTP_STEPS,
             limit=self.policy.max_failures,
             now=now,
             matches=lambda: credentials.verify_secret(row.one_time_password_hash, typed),
@@ -196,19 +163,11 @@ class EnrollmentService:
                 failed_attempts=0,
                 updated_at=now,
             ):
-                self._raise_for(connection, row.id)
+                raise_for(connection, row.id)
             record_enrollment_event(
                 connection, AuditAction.ENROLLMENT_ONE_TIME_PASSWORD_VERIFIED, row.id, now=now
             )
         return self.current(enrollment_id, now=now)
-
-    @staticmethod
-    def _raise_for(connection: Connection, enrollment_id: str) -> NoReturn:
-        """A step's conditional update failed: say why (locked by a concurrent guess, or done)."""
-        latest = enrollment_by_id(connection, enrollment_id)
-        if latest is not None and latest.status == "locked":
-            raise EnrollmentLockedError(enrollment_id)
-        raise WrongStepError("this step was already taken")
 
     def register_secret(
         self,
@@ -273,12 +232,12 @@ class EnrollmentService:
             )
         if row is None or row.secret_answer_hash is None:
             raise EnrollmentNotFoundError(certificate_user_id)
-        self._check_open(row, now)
+        check_open(row, now)
         stored_answer = row.secret_answer_hash
         check_guess(
             self.engine,
             row.id,
-            statuses=_REISSUABLE,
+            statuses=REISSUABLE,
             limit=self.policy.max_failures,
             now=now,
             matches=lambda: credentials.verify_secret(
@@ -306,7 +265,7 @@ class EnrollmentService:
                 keep_previous_certificate=False,
                 updated_at=now,
             ):
-                self._raise_for(connection, row.id)
+                raise_for(connection, row.id)
             enqueue_mail(
                 connection,
                 self.mails.download_guide(
@@ -326,194 +285,6 @@ class EnrollmentService:
                 now=now,
             )
         return DownloadCredentials(row.certificate_user_id, download_password, deadline)
-
-    def new_one_time_password(
-        self, enrollment_id: str, *, now: dt.datetime, actor: Actor = CLI
-    ) -> Invitation:
-        """A fresh one-time password for an invitation not yet used; the old one stops working.
-
-        For a site that lost the answer to its creation request: the password is stored only
-        as a hash, so the same one cannot be shown again.
-        """
-        with self.engine.begin() as connection:
-            row = enrollment_by_id(connection, enrollment_id)
-            if row is None:
-                raise EnrollmentNotFoundError(enrollment_id)
-            self._check_open(row, now)
-            one_time_password = credentials.new_one_time_password()
-            if not update_enrollment(
-                connection,
-                row.id,
-                expected_status="invited",
-                one_time_password_hash=credentials.hash_secret(one_time_password),
-                updated_at=now,
-            ):
-                raise WrongStepError("the one-time password was already used")
-            record_enrollment_event(
-                connection,
-                AuditAction.ENROLLMENT_ONE_TIME_PASSWORD_REISSUED,
-                row.id,
-                actor=actor,
-                now=now,
-            )
-        return Invitation(
-            enrollment_id=row.id,
-            enrollment_url=f"{self.public_url}/enroll/{row.id}",
-            one_time_password=one_time_password,
-            expires_at=row.expires_at,
-            certificate_user_id=row.certificate_user_id,
-        )
-
-    def reissue(
-        self,
-        enrollment_id: str,
-        *,
-        now: dt.datetime,
-        actor: Actor = CLI,
-        keep_previous: bool = False,
-    ) -> EnrollmentRow:
-        """An administrator's reissue (seed 003): the download guide is mailed again and a new
-        download window opens; the user downloads with the download password already noted.
-        The current certificate stays valid until the new one is downloaded, then it is
-        revoked as superseded — unless `keep_previous` (a renewal, seed 004: the old and new
-        certificates coexist until the old one expires)."""
-        with self.engine.begin() as connection:
-            row = enrollment_by_id(connection, enrollment_id)
-            if row is None:
-                raise EnrollmentNotFoundError(enrollment_id)
-            if row.status not in _REISSUABLE:
-                raise WrongStepError(f"enrollment {enrollment_id} is {row.status}")
-            deadline = now + self.policy.download_period
-            if not update_enrollment(
-                connection,
-                row.id,
-                expected_status=row.status,
-                status="secret_registered",
-                downloads=0,
-                first_download_at=None,
-                download_deadline=deadline,
-                installed_at=None,
-                keep_previous_certificate=keep_previous,
-                issuance_notice_at=now,
-                updated_at=now,
-            ):
-                self._raise_for(connection, row.id)
-            enqueue_mail(
-                connection,
-                self.mails.download_guide(
-                    to=row.email, certificate_user_id=row.certificate_user_id, deadline=deadline
-                ),
-                now=now,
-            )
-            latest = enrollment_by_id(connection, row.id)
-            record_enrollment_event(
-                connection,
-                AuditAction.ENROLLMENT_REISSUED,
-                row.id,
-                actor=actor,
-                details={
-                    "by": "administrator",
-                    "renewal": keep_previous,
-                    "previous_status": row.status,
-                    "download_deadline": deadline.isoformat(),
-                },
-                now=now,
-            )
-        if latest is None:
-            raise EnrollmentNotFoundError(enrollment_id)
-        return latest
-
-    def renew(self, enrollment_id: str, *, now: dt.datetime, actor: Actor = CLI) -> EnrollmentRow:
-        """Renewal (seed 004): a new certificate to download, the current one valid until it
-        expires."""
-        return self.reissue(enrollment_id, now=now, actor=actor, keep_previous=True)
-
-    def resend_mail(
-        self, enrollment_id: str, *, now: dt.datetime, actor: Actor = CLI
-    ) -> EnrollmentRow:
-        """Mail the user again what they need at their step: the invitation (the URL, never
-        the one-time password) before the secret question, the download guide after it."""
-        with self.engine.begin() as connection:
-            row = enrollment_by_id(connection, enrollment_id)
-            if row is None:
-                raise EnrollmentNotFoundError(enrollment_id)
-            self._check_open(row, now)
-            if row.status in _OTP_STEPS:
-                message = self.mails.invitation(
-                    to=row.email,
-                    enrollment_url=f"{self.public_url}/enroll/{row.id}",
-                    expires_at=row.expires_at,
-                )
-            else:
-                message = self.mails.download_guide(
-                    to=row.email,
-                    certificate_user_id=row.certificate_user_id,
-                    deadline=row.download_deadline or now,
-                )
-            enqueue_mail(connection, message, now=now)
-            record_enrollment_event(
-                connection,
-                AuditAction.ENROLLMENT_MAIL_RESENT,
-                row.id,
-                actor=actor,
-                details={"status": row.status},
-                now=now,
-            )
-        return row
-
-    def cancel(self, enrollment_id: str, *, now: dt.datetime, actor: Actor = CLI) -> EnrollmentRow:
-        """Cancel an enrollment for good: its link stops working (certificates already issued
-        are revoked separately, with a reason)."""
-        with self.engine.begin() as connection:
-            row = enrollment_by_id(connection, enrollment_id)
-            if row is None:
-                raise EnrollmentNotFoundError(enrollment_id)
-            if row.status == "cancelled":
-                raise WrongStepError(f"enrollment {enrollment_id} is already cancelled")
-            if not update_enrollment(
-                connection, row.id, expected_status=row.status, status="cancelled", updated_at=now
-            ):
-                raise WrongStepError(f"enrollment {enrollment_id} changed meanwhile")
-            record_enrollment_event(
-                connection,
-                AuditAction.ENROLLMENT_CANCELLED,
-                row.id,
-                actor=actor,
-                details={"previous_status": row.status},
-                now=now,
-            )
-        return dataclasses.replace(row, status="cancelled", updated_at=now)
-
-    def unlock(self, enrollment_id: str, *, now: dt.datetime, actor: Actor = CLI) -> EnrollmentRow:
-        """An officer's unlock: the failures are forgotten and the user resumes where they were."""
-        with self.engine.begin() as connection:
-            row = enrollment_by_id(connection, enrollment_id)
-            if row is None:
-                raise EnrollmentNotFoundError(enrollment_id)
-            if row.status != "locked":
-                raise WrongStepError(f"enrollment {enrollment_id} is not locked")
-            unlocked = dataclasses.replace(
-                row, status=_resumed_status(row), failed_attempts=0, locked_at=None, updated_at=now
-            )
-            if not update_enrollment(
-                connection,
-                row.id,
-                expected_status="locked",
-                status=unlocked.status,
-                failed_attempts=0,
-                locked_at=None,
-                updated_at=now,
-            ):
-                raise WrongStepError(f"enrollment {enrollment_id} is not locked")
-            record_enrollment_event(
-                connection,
-                AuditAction.ENROLLMENT_UNLOCKED,
-                row.id,
-                actor=actor,
-                details={"resumed_status": unlocked.status, "failed_attempts": row.failed_attempts},
-                now=now,
-            )
-        return unlocked
 
 
 @contextlib.contextmanager
@@ -537,16 +308,3 @@ def _validated_answer(question: str, answer: str, answer_confirm: str) -> str:
     if normalised != credentials.normalise_answer(answer_confirm):
         raise InvalidInputError("answer_confirm", "the two answers differ")
     return normalised
-
-
-def _resumed_status(row: EnrollmentRow) -> str:
-    """Where a locked enrollment stood before it was locked."""
-    if row.installed_at is not None:
-        return "installed"
-    if row.downloads > 0:
-        return "downloaded"
-    if row.download_password_hash is not None:
-        return "secret_registered"
-    if row.otp_verified_at is not None:
-        return "otp_verified"
-    return "invited"
