@@ -8,8 +8,10 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages: what `make run` needs, and what the tests need on top of it.
 RUN_PACKAGES := softhsm2 openssl ca-certificates
 TEST_PACKAGES := $(RUN_PACKAGES) opensc curl chromium openjdk-17-jre-headless nginx-light
+# wrk loads the OCSP responder from a process of its own (bench/ocsp.py).
+BENCH_PACKAGES := $(TEST_PACKAGES) wrk
 
-.PHONY: run test lint bench system-run system-test clean-venv
+.PHONY: run test lint bench system-run system-test system-bench clean-venv
 
 run: system-run $(BIN)/.installed-run
 	$(BIN)/shomei init
@@ -19,8 +21,9 @@ test: system-test $(BIN)/.installed-dev lint
 	$(BIN)/pytest
 
 # Benchmarks are run by hand and never by `make test`; figures go to bench/results/.
-bench: system-test $(BIN)/.installed-dev
-	$(BIN)/python bench/signing.py
+# `python -m bench` runs every benchmark module of bench/, each in a process of its own.
+bench: system-bench $(BIN)/.installed-dev
+	$(BIN)/python -m bench
 
 lint: $(BIN)/.installed-dev
 	$(BIN)/ruff check .
@@ -48,6 +51,9 @@ system-run:
 
 system-test:
 	$(call apt_ensure,$(TEST_PACKAGES))
+
+system-bench:
+	$(call apt_ensure,$(BENCH_PACKAGES))
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
