@@ -1,6 +1,8 @@
 """The OCSP responder (RFC 6960) for the issuing CA: good, revoked or unknown, signed by a
 delegated responder whose key is in the token. Responses without a nonce are signed once per
-status and reused until the status changes or the response nears its nextUpdate."""
+status and reused until the status changes or the response nears its nextUpdate; the very same
+request asked again within STATUS_RECHECK is answered from memory without reading the status
+(`OcspResponders.recent`), which is what lets a worker answer thousands a second."""
 
 from __future__ import annotations
 
@@ -21,12 +23,25 @@ MEDIA_TYPE = "application/ocsp-response"
 REQUEST_MEDIA_TYPE = "application/ocsp-request"
 RESPONSE_LIFETIME = dt.timedelta(hours=12)
 REUSE_UNTIL_BEFORE_NEXT_UPDATE = dt.timedelta(hours=6)
+# How long a worker may repeat an answer without reading the certificate's status again: a
+# revocation shows in every worker's answers (every instance's, whoever revoked) within it.
+# Clients reuse a response until its nextUpdate (12 h) anyway; one second costs nothing in
+# freshness and saves a database read per request under load.
+STATUS_RECHECK = dt.timedelta(seconds=1)
+# Distinct requests remembered per worker: ~1.5 KB each; the oldest go first.
+RECENT_LIMIT = 4096
 # SHA-1 CertIDs are what most clients send (RFC 5019); here SHA-1 only identifies, never signs.
 _HASHES: dict[str, hashes.HashAlgorithm] = {
     "sha1": hashes.SHA1(),  # noqa: S303
     "sha256": hashes.SHA256(),
 }
 _REASONS = {flag.value: flag for flag in x509.ReasonFlags}
+
+
+@dataclass(frozen=True)
+class _Recent:
+    checked_at: dt.datetime
+    response: bytes
 
 
 @dataclass(frozen=True)
@@ -67,10 +82,6 @@ class OcspResponder:
         self._cache: dict[tuple[int, str, _Status], tuple[dt.datetime, bytes]] = {}
         self._lock = threading.Lock()
 
-    def respond(self, request_der: bytes, *, now: dt.datetime) -> bytes:
-        """The DER response to a DER request; malformed or foreign requests get an error status."""
-        return OcspResponders([self]).respond(request_der, now=now)
-
     def serves(self, request: ocsp.OCSPRequest, algorithm: hashes.HashAlgorithm) -> bool:
         """Whether the request asks about a certificate of this responder's issuing CA."""
         issuer = (request.issuer_name_hash, request.issuer_key_hash)
@@ -81,10 +92,7 @@ class OcspResponder:
     ) -> bytes:
         """The signed response to a request this responder serves."""
         status = self._status(request.serial_number)
-        try:
-            nonce = request.extensions.get_extension_for_class(x509.OCSPNonce).value
-        except x509.ExtensionNotFound:
-            nonce = None
+        nonce = _nonce(request)
         if nonce is not None:
             return self._sign(request, algorithm, status, now, nonce)
         key = (request.serial_number, algorithm.name, status)
@@ -151,6 +159,8 @@ class OcspResponders:
         if not responders:
             raise ValueError("at least the active issuing CA's responder is needed")
         self.responders = responders
+        self._recent: dict[bytes, _Recent] = {}
+        self._lock = threading.Lock()
 
     @property
     def responder(self) -> Authority:
@@ -166,8 +176,36 @@ class OcspResponders:
             return _unsuccessful(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
         for responder in self.responders:
             if responder.serves(request, algorithm):
-                return responder.answer(request, algorithm, now=now)
+                response = responder.answer(request, algorithm, now=now)
+                if _nonce(request) is None:
+                    self._remember(request_der, _Recent(now, response))
+                return response
         return _unsuccessful(ocsp.OCSPResponseStatus.UNAUTHORIZED)
+
+    def recent(self, request_der: bytes, *, now: dt.datetime) -> bytes | None:
+        """The response `respond` gave to this very request (without nonce) less than
+        STATUS_RECHECK ago, else None. Cheap enough for the event loop: no parsing, no
+        database, no token."""
+        entry = self._recent.get(request_der)
+        if entry is None or not entry.checked_at <= now < entry.checked_at + STATUS_RECHECK:
+            return None
+        return entry.response
+
+    def _remember(self, request_der: bytes, entry: _Recent) -> None:
+        with self._lock:
+            self._recent.pop(request_der, None)
+            while len(self._recent) >= RECENT_LIMIT:
+                # Dicts keep insertion order, and an entry is re-inserted when refreshed: the
+                # first is the one refreshed longest ago.
+                del self._recent[next(iter(self._recent))]
+            self._recent[request_der] = entry
+
+
+def _nonce(request: ocsp.OCSPRequest) -> x509.OCSPNonce | None:
+    try:
+        return request.extensions.get_extension_for_class(x509.OCSPNonce).value
+    except x509.ExtensionNotFound:
+        return None
 
 
 def _unsuccessful(status: ocsp.OCSPResponseStatus) -> bytes:

@@ -32,6 +32,7 @@ from pwa_server.web.officer.guard import SignInRequiredError
 from pwa_server.web.pages import home
 from pwa_server.web.plain_http import PlainHttpPkiOnlyMiddleware
 from pwa_server.web.proxy_tls import TrustedProxyTlsMiddleware
+from pwa_server.web.recent_ocsp import RecentOcspResponsesMiddleware
 from pwa_server.web.rendering import Renderer
 from pwa_server.web.security_headers import SecurityHeadersMiddleware
 
@@ -69,6 +70,8 @@ def create_app(services: Services) -> Starlette:
         ],
         middleware=[
             Middleware(SecurityHeadersMiddleware),
+            # Second, so that its answers carry the security headers and pass nothing else.
+            Middleware(RecentOcspResponsesMiddleware, responders=services.ocsp, clock=services.now),
             Middleware(PlainHttpPkiOnlyMiddleware),
             Middleware(TrustedProxyTlsMiddleware, trusted=services.settings.trusted_proxies),
             Middleware(

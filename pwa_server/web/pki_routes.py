@@ -63,6 +63,9 @@ def _crl_endpoint(role: str) -> Callable[[Request], Awaitable[Response]]:
 
 
 _MAX_REQUEST = 4096  # an OCSP request for one certificate is ~100 bytes; refuse anything huge
+OCSP_GET_PREFIX = "/pki/ocsp/"
+# Responses carry their own validity (thisUpdate, nextUpdate); HTTP caches must not add theirs.
+OCSP_HEADERS = {"cache-control": "no-cache"}
 
 
 async def ocsp_post(request: Request) -> Response:
@@ -73,20 +76,24 @@ async def ocsp_post(request: Request) -> Response:
     return await _ocsp(request, body)
 
 
+def ocsp_request_in_path(encoded: str) -> bytes:
+    """RFC 6960 A.1: the DER request from the base64, URL-encoded, that follows OCSP_GET_PREFIX
+    (empty, which the responder calls malformed, when it is not base64)."""
+    try:
+        return base64.b64decode(unquote(encoded), validate=True)[:_MAX_REQUEST]
+    except (binascii.Error, ValueError):
+        return b""
+
+
 async def ocsp_get(request: Request) -> Response:
     """RFC 6960 A.1: the base64 of the DER request, URL-encoded, in the path."""
-    encoded = unquote(request.path_params["request"])
-    try:
-        body = base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError):
-        body = b""
-    return await _ocsp(request, body[:_MAX_REQUEST])
+    return await _ocsp(request, ocsp_request_in_path(request.path_params["request"]))
 
 
 async def _ocsp(request: Request, body: bytes) -> Response:
     services: Services = request.app.state.services
     der = await run_in_threadpool(services.ocsp.respond, body, now=services.now())
-    return Response(der, media_type=OCSP_MEDIA_TYPE, headers={"cache-control": "no-cache"})
+    return Response(der, media_type=OCSP_MEDIA_TYPE, headers=OCSP_HEADERS)
 
 
 def _generation(request: Request) -> Authority:
@@ -143,7 +150,7 @@ routes = [
     Route("/pki/ca/{authority_id:int}.crl", generation_crl, methods=["GET", "HEAD"]),
     Route("/pki/ca/{authority_id:int}.crt", generation_certificate, methods=["GET", "HEAD"]),
     Route("/pki/ocsp", ocsp_post, methods=["POST"]),
-    Route("/pki/ocsp/{request:path}", ocsp_get, methods=["GET"]),
+    Route(OCSP_GET_PREFIX + "{request:path}", ocsp_get, methods=["GET"]),
     *(
         Route(
             f"/pki/{role}.{file_format}", _ca_endpoint(role, file_format), methods=["GET", "HEAD"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from cryptography.hazmat.primitives.serialization import (
 from sqlalchemy import Engine
 
 from pwa_server.enrollment.revocation import revoke
+from pwa_server.pki.ocsp import STATUS_RECHECK
 from pwa_server.settings import Settings
 from pwa_server.store.database import create_database_engine
 from tests.conftest import free_port, openssl, run_tool
@@ -141,6 +143,8 @@ def fresh_member(shomei: JourneyServer, invitations: InvitationPool, tmp_path: P
 
 
 def revoke_for_key_compromise(database: Engine, member: Member) -> None:
+    """Revoke the member's certificate, and let STATUS_RECHECK pass: until then a worker that
+    answered nginx's GET before may repeat its good answer (the README says so)."""
     [recorded] = certificates_of(database, member.enrollment_id)
     revoke(
         database,
@@ -149,6 +153,7 @@ def revoke_for_key_compromise(database: Engine, member: Member) -> None:
         reason="keyCompromise",
         now=dt.datetime.now(dt.UTC),
     )
+    time.sleep(STATUS_RECHECK.total_seconds())
 
 
 # --- the relying site ---------------------------------------------------------------------

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import secrets
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote
@@ -15,6 +17,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, pkcs12
 from cryptography.x509 import ocsp
 
 from pwa_server.enrollment.download import Platform
+from pwa_server.pki.ocsp import STATUS_RECHECK
 from pwa_server.runtime import Services
 from tests.conftest import ShomeiServer, openssl
 
@@ -75,6 +78,21 @@ def test_crl_and_ca_certificates_are_served_over_plain_http(
     assert crl.headers["content-type"] == "application/pkix-crl"
     assert x509.load_der_x509_crl(crl.content).issuer == services.issuing.certificate.subject
     assert root.status_code == 200
+
+
+def test_only_the_tls_listeners_write_access_log_lines(server: ShomeiServer) -> None:
+    """Relying parties' servers poll OCSP and CRLs over plain HTTP thousands of times a
+    second: those requests are not logged one by one."""
+    probe = secrets.token_hex(8)
+    with httpx.Client(timeout=30) as plain, server.client() as tls:
+        plain.get(f"http://localhost:{server.settings.http_port}/pki/issuing.crt?plain={probe}")
+        tls.get(f"{server.base_url}/healthz?tls={probe}")
+    deadline = time.monotonic() + 10
+    while f"tls={probe}" not in server.log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    log = server.log.read_text()
+    assert f"tls={probe}" in log
+    assert f"plain={probe}" not in log
 
 
 def test_the_crl_and_issuer_an_issued_certificate_names_are_served_over_plain_http(
@@ -171,8 +189,8 @@ def test_openssl_ocsp_says_good_then_revoked_after_a_reissue(
     assert ": revoked" in _openssl_ocsp(server, certificate, tmp_path)
 
 
-def test_ocsp_answers_get_requests_too(server: ShomeiServer, services: Services) -> None:
-    certificate, _ = _enrolled_certificate(services, "ocsp-get-user")
+def _ocsp_get_url(server: ShomeiServer, services: Services, certificate: x509.Certificate) -> str:
+    """RFC 6960 A.1: the request, without nonce, in the URL (as TLS servers send them)."""
     request = (
         ocsp.OCSPRequestBuilder()
         .add_certificate(certificate, services.issuing.certificate, hashes.SHA1())  # noqa: S303
@@ -180,8 +198,49 @@ def test_ocsp_answers_get_requests_too(server: ShomeiServer, services: Services)
         .public_bytes(Encoding.DER)
     )
     encoded = quote(base64.b64encode(request).decode(), safe="")
+    return f"http://localhost:{server.settings.http_port}/pki/ocsp/{encoded}"
+
+
+def test_ocsp_answers_get_requests_too(server: ShomeiServer, services: Services) -> None:
+    certificate, _ = _enrolled_certificate(services, "ocsp-get-user")
     with httpx.Client(timeout=30) as client:
-        answer = client.get(f"http://localhost:{server.settings.http_port}/pki/ocsp/{encoded}")
+        answer = client.get(_ocsp_get_url(server, services, certificate))
     assert answer.headers["content-type"] == "application/ocsp-response"
     response = ocsp.load_der_ocsp_response(answer.content)
     assert response.certificate_status is ocsp.OCSPCertStatus.GOOD
+
+
+def test_a_repeated_ocsp_get_gets_the_same_response_and_headers(
+    server: ShomeiServer, services: Services
+) -> None:
+    certificate, _ = _enrolled_certificate(services, "ocsp-repeat-user")
+    url = _ocsp_get_url(server, services, certificate)
+    with httpx.Client(timeout=30) as client:
+        # Enough requests for each worker to answer some from memory.
+        answers = [client.get(url) for _ in range(20)]
+    assert {answer.content for answer in answers} == {answers[0].content}
+    headers = [{k: v for k, v in a.headers.items() if k != "date"} for a in answers]
+    assert all(each == headers[0] for each in headers)
+    assert headers[0]["cache-control"] == "no-cache"
+    assert "content-security-policy" in headers[0]
+
+
+def test_a_revocation_shows_in_ocsp_get_answers_after_the_status_recheck(
+    server: ShomeiServer, services: Services
+) -> None:
+    certificate, cuid = _enrolled_certificate(services, "ocsp-recheck-user")
+    url = _ocsp_get_url(server, services, certificate)
+    with httpx.Client(timeout=30) as client:
+        before = [ocsp.load_der_ocsp_response(client.get(url).content) for _ in range(10)]
+        assert {r.certificate_status for r in before} == {ocsp.OCSPCertStatus.GOOD}
+        now = dt.datetime.now(dt.UTC)
+        reissued = services.enrollments.reissue_with_secret_answer(cuid, "pochi", now=now)
+        services.downloads.download(
+            certificate_user_id=cuid,
+            download_password=reissued.download_password,
+            platform=Platform.ANDROID,
+            now=now,
+        )
+        time.sleep(STATUS_RECHECK.total_seconds())
+        after = [ocsp.load_der_ocsp_response(client.get(url).content) for _ in range(10)]
+    assert {r.certificate_status for r in after} == {ocsp.OCSPCertStatus.REVOKED}

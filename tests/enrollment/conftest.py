@@ -14,7 +14,7 @@ from pwa_server.enrollment.policy import EnrollmentPolicy
 from pwa_server.enrollment.service import EnrollmentService, Invitation
 from pwa_server.pki.authority import load_authority
 from pwa_server.pki.hierarchy import record_authority
-from pwa_server.pki.ocsp import OcspResponder
+from pwa_server.pki.ocsp import OcspResponder, OcspResponders
 from pwa_server.pki.packaging.signing_identity import load_signing_identity
 from pwa_server.pki.tls_identity import TlsFiles
 from pwa_server.runtime import (
@@ -36,7 +36,7 @@ class Enrolling:
     service: EnrollmentService
     downloads: Downloads
     policy: EnrollmentPolicy
-    ocsp: OcspResponder
+    ocsp: OcspResponders
 
     def invite(self, user_id: str = "alice", now: dt.datetime = START) -> Invitation:
         return self.service.create(user_id=user_id, email=f"{user_id}@example.jp", now=now)
@@ -95,8 +95,12 @@ def enrolling(database_url: str, services: Services) -> Iterator[Enrolling]:
             identifier_prefix=profile_identifier_prefix(settings),
             urls=publication_urls(settings, issuing),
         )
-        responder = OcspResponder(
-            engine, downloads.issuing, load_authority(engine, services.token, "ocsp")
+        responder = OcspResponders(
+            [
+                OcspResponder(
+                    engine, downloads.issuing, load_authority(engine, services.token, "ocsp")
+                )
+            ]
         )
         yield Enrolling(engine, enrollment_service(settings, engine), downloads, policy, responder)
     finally:

@@ -13,7 +13,9 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import NameOID
 
+from pwa_server.pki import ocsp as ocsp_responder
 from pwa_server.pki.issuance import sign_certificate
+from pwa_server.pki.ocsp import STATUS_RECHECK
 from pwa_server.pki.profiles import Profile
 from tests.conftest import openssl
 from tests.enrollment.conftest import START, Enrolling
@@ -160,3 +162,72 @@ def test_a_request_about_another_issuer_is_unauthorized(enrolling: Enrolling) ->
 def test_garbage_is_a_malformed_request(enrolling: Enrolling) -> None:
     response = ocsp.load_der_ocsp_response(enrolling.ocsp.respond(b"\x30\x03junk", now=LATER))
     assert response.response_status is ocsp.OCSPResponseStatus.MALFORMED_REQUEST
+
+
+def test_the_same_request_is_answered_from_memory_within_the_status_recheck(
+    enrolling: Enrolling,
+) -> None:
+    invitation, password = enrolling.ready_to_download()
+    certificate = _certificate(enrolling, invitation.certificate_user_id, password, START)
+    request = _request(certificate, enrolling.downloads.issuing.certificate, hashes.SHA1())  # noqa: S303
+    assert enrolling.ocsp.recent(request, now=LATER) is None
+    response = enrolling.ocsp.respond(request, now=LATER)
+    almost = LATER + STATUS_RECHECK - dt.timedelta(milliseconds=1)
+    assert enrolling.ocsp.recent(request, now=almost) == response
+
+
+def test_a_remembered_answer_expires_after_the_status_recheck(enrolling: Enrolling) -> None:
+    invitation, password = enrolling.ready_to_download()
+    certificate = _certificate(enrolling, invitation.certificate_user_id, password, START)
+    request = _request(certificate, enrolling.downloads.issuing.certificate, hashes.SHA256())
+    enrolling.ocsp.respond(request, now=LATER)
+    assert enrolling.ocsp.recent(request, now=LATER + STATUS_RECHECK) is None
+
+
+def test_a_revocation_shows_once_the_status_recheck_has_passed(enrolling: Enrolling) -> None:
+    invitation, password = enrolling.ready_to_download()
+    cuid = invitation.certificate_user_id
+    certificate = _certificate(enrolling, cuid, password, START)
+    request = _request(certificate, enrolling.downloads.issuing.certificate, hashes.SHA256())
+    enrolling.ocsp.respond(request, now=LATER)
+    reissued = enrolling.service.reissue_with_secret_answer(cuid, "pochi", now=LATER)
+    _certificate(enrolling, cuid, reissued.download_password, LATER)
+    later = LATER + STATUS_RECHECK
+    assert enrolling.ocsp.recent(request, now=later) is None
+    after = ocsp.load_der_ocsp_response(enrolling.ocsp.respond(request, now=later))
+    assert after.certificate_status is ocsp.OCSPCertStatus.REVOKED
+
+
+def test_a_request_with_a_nonce_is_never_answered_from_memory(enrolling: Enrolling) -> None:
+    invitation, password = enrolling.ready_to_download()
+    certificate = _certificate(enrolling, invitation.certificate_user_id, password, START)
+    issuer = enrolling.downloads.issuing.certificate
+    request = _request(certificate, issuer, hashes.SHA256(), b"0123456789abcdef")
+    enrolling.ocsp.respond(request, now=LATER)
+    assert enrolling.ocsp.recent(request, now=LATER) is None
+
+
+def test_memory_forgets_the_request_refreshed_longest_ago(
+    enrolling: Enrolling, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ocsp_responder, "RECENT_LIMIT", 2)
+    issuer = enrolling.downloads.issuing.certificate
+    requests = []
+    for _ in range(2):
+        invitation, password = enrolling.ready_to_download()
+        certificate = _certificate(enrolling, invitation.certificate_user_id, password, START)
+        requests.append(_request(certificate, issuer, hashes.SHA256()))
+    first, second = requests
+    third = _request(certificate, issuer, hashes.SHA1())  # noqa: S303
+    for request in (first, second, first, third):
+        enrolling.ocsp.respond(request, now=LATER)
+    assert enrolling.ocsp.recent(second, now=LATER) is None
+    assert enrolling.ocsp.recent(first, now=LATER) is not None
+    assert enrolling.ocsp.recent(third, now=LATER) is not None
+
+
+def test_an_unsuccessful_answer_is_never_answered_from_memory(enrolling: Enrolling) -> None:
+    root = enrolling.downloads.root.certificate
+    request = _request(enrolling.downloads.issuing.certificate, root, hashes.SHA256())
+    enrolling.ocsp.respond(request, now=LATER)
+    assert enrolling.ocsp.recent(request, now=LATER) is None

@@ -26,7 +26,7 @@ from pwa_server.pki.authority import Authority, fingerprint, load_authority
 from pwa_server.pki.crl import current_crl
 from pwa_server.pki.hierarchy import ensure_hierarchy, ensure_ocsp_responder
 from pwa_server.pki.issuance import issue
-from pwa_server.pki.ocsp import OcspResponder
+from pwa_server.pki.ocsp import OcspResponder, OcspResponders
 from pwa_server.pki.profiles import Profile
 from pwa_server.pki.rollover import (
     RolloverError,
@@ -227,7 +227,7 @@ def test_the_replaced_issuing_ca_is_retired_and_still_signs_crls_and_ocsp_for_wh
         .build()
     )
     answer = ocsp.load_der_ocsp_response(
-        OcspResponder(hierarchy.engine, old.issuing, old.responder).respond(
+        OcspResponders([OcspResponder(hierarchy.engine, old.issuing, old.responder)]).respond(
             request.public_bytes(Encoding.DER), now=now()
         )
     )
