@@ -130,7 +130,7 @@ CATEGORIES = (
             r"\(babel/",
         ),
     ),
-    ("HTTP server (uvicorn, h11)", (r"\(uvicorn/", r"\(h11/")),
+    ("HTTP server (uvicorn, httptools)", (r"\(uvicorn/", r"\(httptools/")),
     (
         "event loop and thread pool",
         (r"\(asyncio/", r"\(threading\.py:", r"\(anyio/", r"\(concurrent/", r"\(selectors\.py:"),

@@ -4,7 +4,8 @@ beside the limits measured in the same run.
 Run with `make bench`, or alone with `.venv/bin/python -m bench.ocsp`.
 
 - Reused responses: GET /pki/ocsp/<base64 request without nonce>, which each worker signs
-  once per status and then serves from memory. Saturation throughput from Debian's `wrk`;
+  once per status and then serves from memory, before routing, for up to STATUS_RECHECK
+  between two reads of the status (pwa_server/web/recent_ocsp.py). Saturation throughput from Debian's `wrk`;
   the latency at a fixed 1,000/s from a paced generator of ours in its own process, because
   wrk cannot pace (wrk2, which can, is not in Debian): it sends on a fixed schedule whatever
   the answers do and measures each latency from the request's scheduled time, so a stalled
@@ -83,7 +84,7 @@ TARGET_REUSED_PER_S = 5000
 TARGET_P99_MS = 20.0
 
 # What OcspResponders.respond does is the in-process figure; the rest is what HTTP adds.
-CHAIN_FRAMES = (r"^OcspResponders\.respond \(",)
+CHAIN_FRAMES = (r"^OcspResponders\.(respond|recent) \(",)
 OWNERS = (
     (
         "background tasks (outbox senders, audit seal, rollover check)",
@@ -114,7 +115,7 @@ CATEGORIES = (
         ),
     ),
     ("web app (starlette routing, middleware)", (r"\(starlette/", r"\(pwa_server/web/")),
-    ("HTTP server (uvicorn, h11)", (r"\(uvicorn/", r"\(h11/")),
+    ("HTTP server (uvicorn, httptools)", (r"\(uvicorn/", r"\(httptools/")),
     (
         "event loop and threads",
         (r"\(asyncio/", r"\(threading\.py:", r"\(concurrent/", r"\(selectors\.py:"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pwa_server.officers.key_ceremony_models import CeremonyStatus
+
 
 class OfficerError(Exception):
     """Root of the officer errors."""
@@ -132,3 +134,66 @@ class WrongOfficerError(AssertionRefusedError):
 
     def __init__(self) -> None:
         super().__init__("the key belongs to another officer")
+
+
+class KeyCeremonyError(OfficerError):
+    """Root of the key ceremony errors."""
+
+
+class CeremonyNotFoundError(KeyCeremonyError):
+    """No key ceremony has that id."""
+
+
+class CeremonyClosedError(KeyCeremonyError):
+    """The ceremony is no longer open: executed, rejected, failed or expired."""
+
+    def __init__(self, ceremony_id: int, status: CeremonyStatus) -> None:
+        super().__init__(f"key ceremony {ceremony_id} is {status.value}")
+        self.ceremony_id = ceremony_id
+        self.status = status
+
+
+class CeremonyExpiredError(CeremonyClosedError):
+    """The proposal's time ran out before it was executed: propose it again."""
+
+    def __init__(self, ceremony_id: int) -> None:
+        super().__init__(ceremony_id, CeremonyStatus.EXPIRED)
+
+
+class AlreadyApprovedError(KeyCeremonyError):
+    """The officer approved this ceremony already (or proposed it): the second approval must
+    come from another officer."""
+
+    def __init__(self, ceremony_id: int) -> None:
+        super().__init__(
+            f"you approved key ceremony {ceremony_id} already: another security officer must"
+        )
+
+
+class ApprovalsMissingError(KeyCeremonyError):
+    """Fewer distinct security officers approved than the ceremony requires."""
+
+    def __init__(self, ceremony_id: int, required: int, given: int) -> None:
+        missing = required - given
+        more = "approval is" if missing == 1 else "approvals are"
+        super().__init__(
+            f"key ceremony {ceremony_id} needs approvals from {required} distinct security"
+            f" officers and has {given}: {missing} more {more} missing"
+        )
+        self.required = required
+        self.given = given
+        self.missing = missing
+
+
+class InvalidCeremonyError(KeyCeremonyError):
+    """The proposal cannot be made: an unknown kind, or a target that cannot be changed."""
+
+
+class CeremonyFailedError(KeyCeremonyError):
+    """Executing the ceremony failed; it is marked failed with the error, and nothing of a
+    half-made CA remains."""
+
+    def __init__(self, ceremony_id: int, error: str) -> None:
+        super().__init__(f"key ceremony {ceremony_id} failed: {error}")
+        self.ceremony_id = ceremony_id
+        self.error = error

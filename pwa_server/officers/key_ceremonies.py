@@ -15,160 +15,44 @@ is held to the same rules.
 from __future__ import annotations
 
 import datetime as dt
-import enum
-from collections.abc import Sequence
-from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine
 
 from hsm import Token
 from pwa_server.audit import ActorKind, AuditAction, JsonValue, Outcome, record
 from pwa_server.officers.errors import (
+    AlreadyApprovedError,
+    ApprovalsMissingError,
+    CeremonyClosedError,
+    CeremonyExpiredError,
+    CeremonyFailedError,
+    CeremonyNotFoundError,
+    InvalidCeremonyError,
+    KeyCeremonyError,
     OfficerDisabledError,
     OfficerError,
     OfficerNotFoundError,
     PermissionDeniedError,
 )
+from pwa_server.officers.key_ceremony_models import (
+    CeremonyKind,
+    CeremonyStatus,
+    KeyCeremony,
+    approver_roles,
+    key_ceremony_from_rows,
+)
 from pwa_server.officers.models import Officer
-from pwa_server.officers.roles import PERMISSIONS, Permission
+from pwa_server.officers.roles import Permission
 from pwa_server.pki import rollover
 from pwa_server.settings import Settings
 from pwa_server.store import ceremonies as store
 from pwa_server.store.authorities import AuthorityRow
-from pwa_server.store.ceremonies import ApprovalRow, CeremonyRow
 from pwa_server.store.officers import officer_by_id
 
 _SUBJECT_KIND = "key_ceremony"
 _CA_SUBJECT_KIND = "certificate_authority"
 # Room for a readable error in the ceremony's result and the audit event, not a whole traceback.
 _MAX_ERROR = 1000
-
-
-class CeremonyKind(enum.StrEnum):
-    """What a key ceremony changes."""
-
-    NEW_ISSUING_CA = "new_issuing_ca"
-    RETIRE_ISSUING_CA = "retire_issuing_ca"
-
-
-class CeremonyStatus(enum.StrEnum):
-    """Where a key ceremony stands; only OPEN ones can be approved, rejected or executed."""
-
-    OPEN = "open"
-    EXECUTED = "executed"
-    EXPIRED = "expired"
-    REJECTED = "rejected"
-    FAILED = "failed"
-
-
-class KeyCeremonyError(OfficerError):
-    """Root of the key ceremony errors."""
-
-
-class CeremonyNotFoundError(KeyCeremonyError):
-    """No key ceremony has that id."""
-
-
-class CeremonyClosedError(KeyCeremonyError):
-    """The ceremony is no longer open: executed, rejected, failed or expired."""
-
-    def __init__(self, ceremony_id: int, status: CeremonyStatus) -> None:
-        super().__init__(f"key ceremony {ceremony_id} is {status.value}")
-        self.ceremony_id = ceremony_id
-        self.status = status
-
-
-class CeremonyExpiredError(CeremonyClosedError):
-    """The proposal's time ran out before it was executed: propose it again."""
-
-    def __init__(self, ceremony_id: int) -> None:
-        super().__init__(ceremony_id, CeremonyStatus.EXPIRED)
-
-
-class AlreadyApprovedError(KeyCeremonyError):
-    """The officer approved this ceremony already (or proposed it): the second approval must
-    come from another officer."""
-
-    def __init__(self, ceremony_id: int) -> None:
-        super().__init__(
-            f"you approved key ceremony {ceremony_id} already: another security officer must"
-        )
-
-
-class ApprovalsMissingError(KeyCeremonyError):
-    """Fewer distinct security officers approved than the ceremony requires."""
-
-    def __init__(self, ceremony_id: int, required: int, given: int) -> None:
-        missing = required - given
-        more = "approval is" if missing == 1 else "approvals are"
-        super().__init__(
-            f"key ceremony {ceremony_id} needs approvals from {required} distinct security"
-            f" officers and has {given}: {missing} more {more} missing"
-        )
-        self.required = required
-        self.given = given
-        self.missing = missing
-
-
-class InvalidCeremonyError(KeyCeremonyError):
-    """The proposal cannot be made: an unknown kind, or a target that cannot be changed."""
-
-
-class CeremonyFailedError(KeyCeremonyError):
-    """Executing the ceremony failed; it is marked failed with the error, and nothing of a
-    half-made CA remains."""
-
-    def __init__(self, ceremony_id: int, error: str) -> None:
-        super().__init__(f"key ceremony {ceremony_id} failed: {error}")
-        self.ceremony_id = ceremony_id
-        self.error = error
-
-
-@dataclass(frozen=True)
-class Approval:
-    """One officer's approval; it counts while they are an active security officer."""
-
-    officer_id: str
-    approved_at: dt.datetime
-    counts: bool
-
-
-@dataclass(frozen=True)
-class KeyCeremony:
-    """A key ceremony as the console shows it."""
-
-    id: int
-    kind: CeremonyKind
-    # The issuing CA it retires, or that the new one replaces (None: there was none).
-    target_authority_id: int | None
-    proposed_by: str
-    proposed_at: dt.datetime
-    expires_at: dt.datetime
-    required_approvals: int
-    status: CeremonyStatus  # EXPIRED as soon as the time is over, even before it is stored
-    closed_by: str | None  # who executed or rejected it
-    closed_at: dt.datetime | None
-    result: str | None  # the new or retired CA's fingerprint, or the error
-    approvals: tuple[Approval, ...]  # the earliest first; the proposer's is the first
-
-    @property
-    def approved_by(self) -> tuple[str, ...]:
-        """The officers whose approvals count now."""
-        return tuple(approval.officer_id for approval in self.approvals if approval.counts)
-
-    @property
-    def missing_approvals(self) -> int:
-        """How many more distinct security officers must approve before it can be executed."""
-        return max(0, self.required_approvals - len(self.approved_by))
-
-    @property
-    def dual_control(self) -> bool:
-        """False when one officer alone could propose and execute it."""
-        return self.required_approvals >= 2
-
-    @property
-    def executable(self) -> bool:
-        return self.status is CeremonyStatus.OPEN and self.missing_approvals == 0
 
 
 class KeyCeremonies:
@@ -228,7 +112,7 @@ class KeyCeremonies:
         with self.engine.connect() as connection:
             rows = store.recent_ceremonies(connection, limit=limit)
             approvals = store.approvals_of(connection, [row.id for row in rows])
-        return [_model(row, approvals, now) for row in rows]
+        return [key_ceremony_from_rows(row, approvals, now) for row in rows]
 
     # Steps
 
@@ -362,7 +246,7 @@ class KeyCeremonies:
     # Internals
 
     def _required(self, connection: Connection) -> int:
-        officers = store.count_active_officers(connection, _approver_roles())
+        officers = store.count_active_officers(connection, approver_roles())
         return max(1, min(self.approvals_required, officers))
 
     def _expire_due(self, now: dt.datetime) -> None:
@@ -455,15 +339,6 @@ class KeyCeremonies:
                 )
 
 
-def _approver_roles() -> list[str]:
-    """The roles that grant APPROVE_CEREMONY (the security officer's, today)."""
-    return [
-        role.value
-        for role, granted in PERMISSIONS.items()
-        if Permission.APPROVE_CEREMONY in granted
-    ]
-
-
 def _require(connection: Connection, officer_id: str, *permissions: Permission) -> Officer:
     row = officer_by_id(connection, officer_id)
     if row is None:
@@ -506,7 +381,7 @@ def _ceremony(connection: Connection, ceremony_id: int, now: dt.datetime) -> Key
     row = store.ceremony_by_id(connection, ceremony_id)
     if row is None:
         raise CeremonyNotFoundError(f"no key ceremony {ceremony_id}")
-    return _model(row, store.approvals_of(connection, [row.id]), now)
+    return key_ceremony_from_rows(row, store.approvals_of(connection, [row.id]), now)
 
 
 def _open(connection: Connection, ceremony_id: int, now: dt.datetime) -> KeyCeremony:
@@ -532,35 +407,6 @@ def _check_approved(ceremony: KeyCeremony) -> None:
         raise ApprovalsMissingError(
             ceremony.id, ceremony.required_approvals, len(ceremony.approved_by)
         )
-
-
-def _model(row: CeremonyRow, approvals: Sequence[ApprovalRow], now: dt.datetime) -> KeyCeremony:
-    roles = _approver_roles()
-    status = CeremonyStatus(row.status)
-    if status is CeremonyStatus.OPEN and now >= row.expires_at:
-        status = CeremonyStatus.EXPIRED
-    return KeyCeremony(
-        id=row.id,
-        kind=CeremonyKind(row.kind),
-        target_authority_id=row.target_authority_id,
-        proposed_by=row.proposed_by,
-        proposed_at=row.proposed_at,
-        expires_at=row.expires_at,
-        required_approvals=row.required_approvals,
-        status=status,
-        closed_by=row.closed_by,
-        closed_at=row.closed_at,
-        result=row.result,
-        approvals=tuple(
-            Approval(
-                approval.officer_id,
-                approval.approved_at,
-                approval.officer_status == "active" and approval.officer_role in roles,
-            )
-            for approval in approvals
-            if approval.ceremony_id == row.id
-        ),
-    )
 
 
 def _audit(

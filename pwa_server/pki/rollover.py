@@ -22,8 +22,9 @@ from sqlalchemy import Connection, Engine
 from hsm import HsmError, KeyRef, Token
 from pwa_server.pki.authority import Authority, fingerprint, key_ref_of, load_authority
 from pwa_server.pki.hierarchy import ca_name, certify_new_key, record_authority
-from pwa_server.store.authorities import AuthorityRow, active_authority
-from pwa_server.store.ceremonies import (
+from pwa_server.store.authorities import (
+    AuthorityRow,
+    active_authority,
     authorities_with_role,
     authority_by_id,
     count_authorities,

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, func, insert, select, update
 
 from pwa_server.store.tables import certificate_authorities, certificates
+
+ACTIVE = "active"
+RETIRED = "retired"
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,7 @@ def insert_authority(
             subject=subject,
             not_before=not_before,
             not_after=not_after,
-            status="active",
+            status=ACTIVE,
             created_at=created_at,
         )
     )
@@ -78,7 +82,7 @@ def active_authority(connection: Connection, role: str) -> AuthorityRow | None:
     table = certificate_authorities
     row = connection.execute(
         select(*_ROW_COLUMNS)
-        .where(table.c.role == role, table.c.status == "active")
+        .where(table.c.role == role, table.c.status == ACTIVE)
         .order_by(table.c.id.desc())
         .limit(1)
     ).one_or_none()
@@ -92,7 +96,7 @@ def active_authority_under(
     table = certificate_authorities
     row = connection.execute(
         select(*_ROW_COLUMNS)
-        .where(table.c.role == role, table.c.status == "active", table.c.parent_id == parent_id)
+        .where(table.c.role == role, table.c.status == ACTIVE, table.c.parent_id == parent_id)
         .order_by(table.c.id.desc())
         .limit(1)
     ).one_or_none()
@@ -113,3 +117,74 @@ def all_authorities(connection: Connection) -> list[AuthorityRow]:
     """Every CA and delegated signer, active and retired, oldest first (the console lists them)."""
     rows = connection.execute(select(*_ROW_COLUMNS).order_by(certificate_authorities.c.id)).all()
     return [AuthorityRow(**row._mapping) for row in rows]
+
+
+# What key ceremonies do to CAs: look them up, count, retire
+
+
+def _authority(row: object) -> AuthorityRow:
+    values = dict(row._mapping)  # type: ignore[attr-defined]
+    values["certificate_der"] = bytes(values["certificate_der"])
+    return AuthorityRow(**values)
+
+
+def authority_by_id(connection: Connection, authority_id: int) -> AuthorityRow | None:
+    row = connection.execute(
+        select(*_ROW_COLUMNS).where(certificate_authorities.c.id == authority_id)
+    ).one_or_none()
+    return _authority(row) if row is not None else None
+
+
+def authorities_with_role(
+    connection: Connection, role: str, *, statuses: Sequence[str] = (ACTIVE, RETIRED)
+) -> list[AuthorityRow]:
+    """The CAs (or signers) of `role` with one of `statuses`, the newest first."""
+    table = certificate_authorities
+    rows = connection.execute(
+        select(*_ROW_COLUMNS)
+        .where(table.c.role == role, table.c.status.in_(list(statuses)))
+        .order_by(table.c.id.desc())
+    )
+    return [_authority(row) for row in rows]
+
+
+def count_authorities(connection: Connection, role: str) -> int:
+    """How many CAs of `role` were ever recorded, whatever their status."""
+    count = connection.execute(
+        select(func.count())
+        .select_from(certificate_authorities)
+        .where(certificate_authorities.c.role == role)
+    ).scalar_one()
+    return int(count)
+
+
+def retire_authority(connection: Connection, authority_id: int) -> bool:
+    """Mark an active CA retired; False when it is not active (retired meanwhile)."""
+    table = certificate_authorities
+    outcome = connection.execute(
+        update(table)
+        .where(table.c.id == authority_id, table.c.status == ACTIVE)
+        .values(status=RETIRED)
+    )
+    return outcome.rowcount == 1
+
+
+def retire_authority_unless_last(connection: Connection, authority_id: int, *, role: str) -> bool:
+    """Retire an active CA of `role` unless it is the last active one; False otherwise."""
+    table = certificate_authorities
+    # PostgreSQL: two ceremonies retiring two CAs at once must not both see one left over.
+    connection.execute(
+        select(table.c.id).where(table.c.role == role, table.c.status == ACTIVE).with_for_update()
+    ).all()
+    others = (
+        select(func.count())
+        .select_from(table)
+        .where(table.c.role == role, table.c.status == ACTIVE, table.c.id != authority_id)
+        .scalar_subquery()
+    )
+    outcome = connection.execute(
+        update(table)
+        .where(table.c.id == authority_id, table.c.status == ACTIVE, others > 0)
+        .values(status=RETIRED)
+    )
+    return outcome.rowcount == 1

@@ -1,4 +1,4 @@
-"""Rows of key ceremonies and their approvals, and the CA rows a ceremony changes.
+"""Rows of key ceremonies and their approvals (the CA rows they change: store/authorities.py).
 
 A ceremony leaves "open" by one conditional UPDATE, so that two officers executing it at once
 run it once; an officer approves a ceremony once (the primary key of ceremony_approvals).
@@ -7,24 +7,21 @@ run it once; an officer approves a ceremony once (the primary key of ceremony_ap
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from pwa_server.store.authorities import AuthorityRow
 from pwa_server.store.tables import (
     ceremony_approvals,
-    certificate_authorities,
     key_ceremonies,
     officers,
 )
 
 OPEN = "open"
 EXPIRED = "expired"
-ACTIVE = "active"
-RETIRED = "retired"
+ACTIVE = "active"  # an officer's status
 
 
 @dataclass(frozen=True)
@@ -194,89 +191,3 @@ def count_active_officers(connection: Connection, roles: Collection[str]) -> int
         .where(officers.c.status == ACTIVE, officers.c.role.in_(list(roles)))
     ).scalar_one()
     return int(count)
-
-
-# The CAs that ceremonies replace and retire
-
-
-_AUTHORITY_COLUMNS = (
-    certificate_authorities.c.id,
-    certificate_authorities.c.name,
-    certificate_authorities.c.role,
-    certificate_authorities.c.parent_id,
-    certificate_authorities.c.key_token_label,
-    certificate_authorities.c.key_label,
-    certificate_authorities.c.key_id,
-    certificate_authorities.c.key_algorithm,
-    certificate_authorities.c.certificate_der,
-    certificate_authorities.c.sha256_fingerprint,
-    certificate_authorities.c.status,
-)
-
-
-def _authority(row: object) -> AuthorityRow:
-    values = dict(row._mapping)  # type: ignore[attr-defined]
-    values["certificate_der"] = bytes(values["certificate_der"])
-    return AuthorityRow(**values)
-
-
-def authority_by_id(connection: Connection, authority_id: int) -> AuthorityRow | None:
-    row = connection.execute(
-        select(*_AUTHORITY_COLUMNS).where(certificate_authorities.c.id == authority_id)
-    ).one_or_none()
-    return _authority(row) if row is not None else None
-
-
-def authorities_with_role(
-    connection: Connection, role: str, *, statuses: Sequence[str] = (ACTIVE, RETIRED)
-) -> list[AuthorityRow]:
-    """The CAs (or signers) of `role` with one of `statuses`, the newest first."""
-    table = certificate_authorities
-    rows = connection.execute(
-        select(*_AUTHORITY_COLUMNS)
-        .where(table.c.role == role, table.c.status.in_(list(statuses)))
-        .order_by(table.c.id.desc())
-    )
-    return [_authority(row) for row in rows]
-
-
-def count_authorities(connection: Connection, role: str) -> int:
-    """How many CAs of `role` were ever recorded, whatever their status."""
-    count = connection.execute(
-        select(func.count())
-        .select_from(certificate_authorities)
-        .where(certificate_authorities.c.role == role)
-    ).scalar_one()
-    return int(count)
-
-
-def retire_authority(connection: Connection, authority_id: int) -> bool:
-    """Mark an active CA retired; False when it is not active (retired meanwhile)."""
-    table = certificate_authorities
-    outcome = connection.execute(
-        update(table)
-        .where(table.c.id == authority_id, table.c.status == ACTIVE)
-        .values(status=RETIRED)
-    )
-    return outcome.rowcount == 1
-
-
-def retire_authority_unless_last(connection: Connection, authority_id: int, *, role: str) -> bool:
-    """Retire an active CA of `role` unless it is the last active one; False otherwise."""
-    table = certificate_authorities
-    # PostgreSQL: two ceremonies retiring two CAs at once must not both see one left over.
-    connection.execute(
-        select(table.c.id).where(table.c.role == role, table.c.status == ACTIVE).with_for_update()
-    ).all()
-    others = (
-        select(func.count())
-        .select_from(table)
-        .where(table.c.role == role, table.c.status == ACTIVE, table.c.id != authority_id)
-        .scalar_subquery()
-    )
-    outcome = connection.execute(
-        update(table)
-        .where(table.c.id == authority_id, table.c.status == ACTIVE, others > 0)
-        .values(status=RETIRED)
-    )
-    return outcome.rowcount == 1

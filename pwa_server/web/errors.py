@@ -23,18 +23,16 @@ from pwa_server.enrollment.errors import (
 )
 from pwa_server.i18n import N_
 from pwa_server.officers.errors import (
+    AlreadyApprovedError,
+    ApprovalsMissingError,
+    CeremonyClosedError,
+    CeremonyFailedError,
     CeremonyRefusedError,
     InvalidOfficerInputError,
     LastKeyError,
     LastSecurityOfficerError,
     OfficerError,
     PermissionDeniedError,
-)
-from pwa_server.officers.key_ceremonies import (
-    AlreadyApprovedError,
-    ApprovalsMissingError,
-    CeremonyClosedError,
-    CeremonyFailedError,
 )
 from pwa_server.sites.errors import SiteError, SiteExistsError, SiteNotFoundError
 from pwa_server.web.rendering import Renderer, gettext

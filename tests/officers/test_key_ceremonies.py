@@ -20,19 +20,17 @@ from cryptography.x509.oid import NameOID
 from sqlalchemy import Engine, func, select, text
 
 from pwa_server.audit import events
-from pwa_server.officers.errors import PermissionDeniedError
-from pwa_server.officers.key_ceremonies import (
+from pwa_server.officers.errors import (
     AlreadyApprovedError,
     ApprovalsMissingError,
     CeremonyClosedError,
     CeremonyExpiredError,
     CeremonyFailedError,
-    CeremonyKind,
-    CeremonyStatus,
     InvalidCeremonyError,
-    KeyCeremonies,
-    KeyCeremony,
+    PermissionDeniedError,
 )
+from pwa_server.officers.key_ceremonies import KeyCeremonies
+from pwa_server.officers.key_ceremony_models import CeremonyKind, CeremonyStatus, KeyCeremony
 from pwa_server.officers.roles import Role
 from pwa_server.officers.service import OfficerService
 from pwa_server.pki.authority import Authority, fingerprint, load_authority

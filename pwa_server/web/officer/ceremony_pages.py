@@ -11,7 +11,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from pwa_server.officers.key_ceremonies import CeremonyKind, KeyCeremonies
+from pwa_server.officers.key_ceremonies import KeyCeremonies
+from pwa_server.officers.key_ceremony_models import CeremonyKind
 from pwa_server.officers.roles import Permission
 from pwa_server.store.authorities import all_authorities
 from pwa_server.web.officer.guard import confirmed_form, officer_for, services_of
