@@ -149,6 +149,18 @@ def _enrolled_certificate(services: Services, user: str) -> tuple[x509.Certifica
     return certificate, issued.certificate_user_id
 
 
+def _supersede(services: Services, cuid: str) -> None:
+    """Reissue and download again: the user's previous certificate is revoked (superseded)."""
+    now = dt.datetime.now(dt.UTC)
+    reissued = services.enrollments.reissue_with_secret_answer(cuid, "pochi", now=now)
+    services.downloads.download(
+        certificate_user_id=cuid,
+        download_password=reissued.download_password,
+        platform=Platform.ANDROID,
+        now=now,
+    )
+
+
 def _openssl_ocsp(server: ShomeiServer, certificate: x509.Certificate, tmp_path: Path) -> str:
     leaf = tmp_path / "leaf.pem"
     leaf.write_bytes(certificate.public_bytes(Encoding.PEM))
@@ -178,14 +190,7 @@ def test_openssl_ocsp_says_good_then_revoked_after_a_reissue(
     certificate, cuid = _enrolled_certificate(services, "ocsp-user")
     assert ": good" in _openssl_ocsp(server, certificate, tmp_path)
 
-    now = dt.datetime.now(dt.UTC)
-    reissued = services.enrollments.reissue_with_secret_answer(cuid, "pochi", now=now)
-    services.downloads.download(
-        certificate_user_id=cuid,
-        download_password=reissued.download_password,
-        platform=Platform.ANDROID,
-        now=now,
-    )
+    _supersede(services, cuid)
     assert ": revoked" in _openssl_ocsp(server, certificate, tmp_path)
 
 
@@ -233,14 +238,7 @@ def test_a_revocation_shows_in_ocsp_get_answers_after_the_status_recheck(
     with httpx.Client(timeout=30) as client:
         before = [ocsp.load_der_ocsp_response(client.get(url).content) for _ in range(10)]
         assert {r.certificate_status for r in before} == {ocsp.OCSPCertStatus.GOOD}
-        now = dt.datetime.now(dt.UTC)
-        reissued = services.enrollments.reissue_with_secret_answer(cuid, "pochi", now=now)
-        services.downloads.download(
-            certificate_user_id=cuid,
-            download_password=reissued.download_password,
-            platform=Platform.ANDROID,
-            now=now,
-        )
+        _supersede(services, cuid)
         time.sleep(STATUS_RECHECK.total_seconds())
         after = [ocsp.load_der_ocsp_response(client.get(url).content) for _ in range(10)]
     assert {r.certificate_status for r in after} == {ocsp.OCSPCertStatus.REVOKED}
