@@ -17,8 +17,6 @@ import re
 import resource
 import shutil
 import signal
-import socket
-import ssl
 import subprocess
 import sys
 import tempfile
@@ -32,20 +30,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-import httpx
-
 from pwa_server.settings import Settings
+from tests.serving import STARTUP_SECONDS, ShomeiServer, free_port
 
 RESULTS = Path(__file__).resolve().parent / "results"
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 _T = TypeVar("_T")
-
-
-def free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def scrub_environment() -> None:
@@ -78,38 +68,26 @@ class InstanceConfig:
             workers=self.workers,
         )
 
-    @property
-    def environment(self) -> dict[str, str]:
-        """The environment of the instance's own processes (`shomei init`, `shomei serve`)."""
-        return {
-            **{key: value for key, value in os.environ.items() if not key.startswith("SHOMEI_")},
-            "SHOMEI_DATA_DIR": str(self.data_dir),
-            "SHOMEI_HTTPS_PORT": str(self.https_port),
-            "SHOMEI_CHECK_PORT": str(self.check_port),
-            "SHOMEI_HTTP_PORT": str(self.http_port),
-            "SHOMEI_WORKERS": str(self.workers),
-        }
 
-
-class Instance:
+class Instance(ShomeiServer):
     """A fresh data directory made by `python -m pwa_server.cli init`, served by
-    `python -m pwa_server.cli serve` in a child process, as an operator would run it.
+    `python -m pwa_server.cli serve` in a child process (tests/serving.py), as an operator
+    would run it.
 
-    The worker count is the server's default (Settings.workers), since the figures are
-    meant to say what an instance on this machine does as installed.
+    The worker count is the server's default (Settings.workers) unless one is given, since
+    the figures are meant to say what an instance on this machine does as installed.
     """
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, workers: int | None = None) -> None:
         self._directory = Path(tempfile.mkdtemp(prefix=f"shomei-bench-{name}-"))
         self.config = InstanceConfig(
             data_dir=self._directory / "var",
             https_port=free_port(),
             check_port=free_port(),
             http_port=free_port(),
-            workers=Settings().workers,
+            workers=Settings().workers if workers is None else workers,
         )
-        self.log = self._directory / "serve.log"
-        self.process: subprocess.Popen[bytes] | None = None
+        super().__init__(self.config.settings(), self._directory / "serve.log")
 
     def __enter__(self) -> Instance:
         return self
@@ -123,19 +101,6 @@ class Instance:
         self.stop()
         shutil.rmtree(self._directory, ignore_errors=True)
 
-    @property
-    def base_url(self) -> str:
-        return f"https://localhost:{self.config.https_port}"
-
-    @property
-    def plain_url(self) -> str:
-        """The plain-HTTP listener (/pki/* only): what OCSP clients use."""
-        return f"http://127.0.0.1:{self.config.http_port}"
-
-    def ssl_context(self) -> ssl.SSLContext:
-        """A client context that trusts the instance's CA (its TLS certificate is ours)."""
-        return ssl.create_default_context(cafile=str(self.config.data_dir / "tls/client-ca.pem"))
-
     def init(self) -> None:
         """`shomei init` in a subprocess: token, CAs, TLS identity, database."""
         self.run_cli("init")
@@ -144,7 +109,7 @@ class Instance:
         """The `shomei` command on this instance; its standard output (raises on failure)."""
         result = subprocess.run(
             [sys.executable, "-m", "pwa_server.cli", *arguments],
-            env=self.config.environment,
+            env=self.environment,
             capture_output=True,
             text=True,
             check=False,
@@ -155,30 +120,11 @@ class Instance:
         return result.stdout
 
     def start(self) -> None:
-        """`shomei serve`, then wait until /healthz answers 200."""
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "pwa_server.cli", "serve"],
-                env=self.config.environment,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 60
-        context = self.ssl_context()
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"shomei serve exited: {self.log.read_text()}")
-            try:
-                with httpx.Client(verify=context, timeout=5) as client:
-                    if client.get(f"{self.base_url}/healthz").status_code == 200:
-                        break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        else:
-            self.stop()
-            raise RuntimeError(f"shomei serve did not become healthy: {self.log.read_text()}")
+        """`shomei serve`, then wait until /healthz answers and every worker has started."""
+        super().start()
         # Every worker answers only once it has opened the token; /healthz from one of them
         # says nothing about the others, so wait until all are past their start-up.
+        deadline = time.monotonic() + STARTUP_SECONDS
         while len(self.worker_pids()) < self.config.workers and time.monotonic() < deadline:
             time.sleep(0.1)
         time.sleep(1.0)
@@ -192,17 +138,6 @@ class Instance:
             for pid in children_of(self.process.pid)
             if b"spawn_main" in _read_bytes(Path(f"/proc/{pid}/cmdline"))
         ]
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.process = None
 
 
 def _read_bytes(path: Path) -> bytes:

@@ -5,8 +5,9 @@ Run with `make bench`, or alone with `.venv/bin/python -m bench.ocsp`.
 
 - Reused responses: GET /pki/ocsp/<base64 request without nonce>, which each worker signs
   once per status and then serves from memory, before routing, for up to STATUS_RECHECK
-  between two reads of the status (pwa_server/web/recent_ocsp.py). Saturation throughput from Debian's `wrk`;
-  the latency at a fixed 1,000/s from a paced generator of ours in its own process, because
+  between two reads of the status (pwa_server/web/recent_ocsp.py). Saturation throughput
+  from Debian's `wrk`; the latency at a fixed 1,000/s from a paced generator of ours in its
+  own process, because
   wrk cannot pace (wrk2, which can, is not in Debian): it sends on a fixed schedule whatever
   the answers do and measures each latency from the request's scheduled time, so a stalled
   server shows as latency, not as fewer requests (no coordinated omission).

@@ -1,14 +1,15 @@
 """Bytes of a first visit to an enrollment URL, against the 50 KB target (issue 6, item 6).
 
-Run by hand (never part of `make test`):
+Run by hand (never part of `make test`), from the repository root:
 
-    .venv/bin/python bench/page_weight.py
+    .venv/bin/python -m bench.page_weight
 
 A real server: `shomei init` and `shomei serve` as child processes on free ports, in a temporary
-data directory, and an enrollment made with `shomei enroll create --json`. Debian's Chromium,
-driven by Playwright with a phone's descriptor, opens the enrollment URL with an empty cache
-and trusts the server's TLS key by its SPKI hash, as the browser tests do (a certificate error
-would also stop the service worker from installing).
+data directory (bench/common.py's Instance, with one worker: the page weighs the same, and the
+shared machine has two cores), and an enrollment made with `shomei enroll create --json`.
+Debian's Chromium, driven by Playwright with a phone's descriptor, opens the enrollment URL
+with an empty cache and trusts the server's TLS key by its SPKI hash, as the browser tests do
+(a certificate error would also stop the service worker from installing).
 
 Every request of the visit is counted with the DevTools protocol's Network domain: the page's
 own (document, CSS, JS, favicon, manifest) on a CDP session of our own, and the service
@@ -34,19 +35,9 @@ import base64
 import gzip
 import hashlib
 import json
-import os
 import re
-import shutil
-import signal
-import socket
-import ssl
-import subprocess
-import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -56,6 +47,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from playwright.sync_api import BrowserContext, CDPSession, Page, sync_playwright
 from playwright.sync_api import Request as PlaywrightRequest
+
+from bench.common import Instance, scrub_environment
 
 # 50 KB read as 50,000 bytes, the stricter of the two readings (50 KiB is 51,200).
 TARGET_BYTES = 50_000
@@ -85,14 +78,6 @@ GZIP_HEADER_BYTES = len(b"content-encoding: gzip\r\n") + len(b"vary: Accept-Enco
 # After the service worker is active: how long the network must stay quiet to call it done.
 QUIET_SECONDS = 1.0
 SETTLE_TIMEOUT = 15.0
-STARTUP_TIMEOUT = 90.0
-
-
-def free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def spki_sha256(certificate_pem: Path) -> str:
@@ -100,106 +85,6 @@ def spki_sha256(certificate_pem: Path) -> str:
     certificate = x509.load_pem_x509_certificates(certificate_pem.read_bytes())[0]
     spki = certificate.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
     return base64.b64encode(hashlib.sha256(spki).digest()).decode("ascii")
-
-
-@dataclass
-class Instance:
-    """A Shomei instance in a temporary data directory, driven through its command line."""
-
-    data_dir: Path
-    https_port: int = field(default_factory=free_port)
-    check_port: int = field(default_factory=free_port)
-    http_port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"https://localhost:{self.https_port}"
-
-    @property
-    def log(self) -> Path:
-        return self.data_dir.parent / "serve.log"
-
-    @property
-    def environment(self) -> dict[str, str]:
-        """The caller's environment without its SHOMEI_* settings, plus this instance's."""
-        inherited = {
-            key: value for key, value in os.environ.items() if not key.startswith("SHOMEI_")
-        }
-        return inherited | {
-            "SHOMEI_DATA_DIR": str(self.data_dir),
-            "SHOMEI_HTTPS_PORT": str(self.https_port),
-            "SHOMEI_CHECK_PORT": str(self.check_port),
-            "SHOMEI_HTTP_PORT": str(self.http_port),
-            # One worker: the page weighs the same, and the shared machine has two cores.
-            "SHOMEI_WORKERS": "1",
-        }
-
-    def cli(self, *arguments: str) -> str:
-        """Run `python -m pwa_server.cli ARGUMENTS` and return its standard output."""
-        result = subprocess.run(
-            [sys.executable, "-m", "pwa_server.cli", *arguments],
-            env=self.environment,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=120,
-        )
-        if result.returncode != 0:
-            raise RuntimeError(f"shomei {' '.join(arguments)} failed: {result.stderr.strip()}")
-        return result.stdout
-
-    def ssl_context(self) -> ssl.SSLContext:
-        """Trust in our own root CA, which issued the server's certificate."""
-        return ssl.create_default_context(cafile=str(self.data_dir / "tls" / "client-ca.pem"))
-
-    def serve(self) -> None:
-        """`shomei serve` in a child process, until /healthz answers."""
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "pwa_server.cli", "serve"],
-                env=self.environment,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        with httpx.Client(verify=self.ssl_context(), timeout=10) as client:
-            while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"shomei serve exited: {self.log.read_text()}")
-                try:
-                    if client.get(f"{self.base_url}/healthz").status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass  # not listening yet
-                time.sleep(0.2)
-        raise RuntimeError(f"shomei serve did not become healthy: {self.log.read_text()}")
-
-    def stop(self) -> None:
-        """SIGTERM, as a service manager stops it; killed if it does not stop in time."""
-        if self.process is None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.process = None
-
-
-@contextmanager
-def running_instance() -> Iterator[Instance]:
-    """An initialised, serving instance, stopped and deleted at the end."""
-    directory = Path(tempfile.mkdtemp(prefix="shomei-bench-page-"))
-    instance = Instance(directory / "var")
-    try:
-        instance.cli("init", "--data-dir", str(instance.data_dir))
-        instance.serve()
-        yield instance
-    finally:
-        instance.stop()
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 @dataclass
@@ -354,7 +239,7 @@ def visit(instance: Instance, url: str) -> tuple[list[Request], bytes, str, int]
     """A first visit to `url` in a fresh context: every request, the document's body as the
     browser got it, the manifest URL the page names, and the page's transferred bytes as
     Playwright counts them."""
-    pin = spki_sha256(instance.data_dir / "tls" / "server.pem")
+    pin = spki_sha256(instance.settings.tls_dir / "server.pem")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,
@@ -460,7 +345,7 @@ def referenced(document: bytes, manifest: bytes, base_url: str, manifest_url: st
 def measure(instance: Instance) -> dict[str, Any]:
     """The first visit's requests and sizes, with the gzip estimates and the ratios."""
     invitation = json.loads(
-        instance.cli(
+        instance.run_cli(
             "enroll", "create", "--user-id", "bench-1", "--email", "bench@example.jp", "--json"
         )
     )
@@ -468,7 +353,7 @@ def measure(instance: Instance) -> dict[str, Any]:
     requests, document, manifest_url, page_by_playwright = visit(instance, url)
 
     bodies: dict[str, Served] = {}
-    with httpx.Client(verify=instance.ssl_context(), timeout=30) as client:
+    with instance.client() as client:
         for address in sorted({request.url for request in requests} - {url}):
             bodies[address] = fetch(client, address)
         manifest = bodies[manifest_url].body if manifest_url in bodies else b""
@@ -599,8 +484,11 @@ def print_report(figures: dict[str, Any]) -> None:
 
 def main() -> None:
     """Start an instance, measure a first visit, print it and write page_weight.json."""
+    scrub_environment()
     started = time.perf_counter()
-    with running_instance() as instance:
+    with Instance("page", workers=1) as instance:
+        instance.init()
+        instance.start()
         figures = measure(instance)
     figures["run_seconds"] = time.perf_counter() - started
     print_report(figures)

@@ -2,6 +2,8 @@
 
 One SoftHSM token directory serves the whole test session in this process: SoftHSM reads its
 configuration once per library initialisation, so every in-process token lives there.
+
+The server in a child process (ShomeiServer) is tests/serving.py's, which bench/ shares.
 """
 
 from __future__ import annotations
@@ -9,17 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import os
 import secrets
-import signal
-import socket
-import ssl
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import create_engine, text
@@ -28,6 +24,7 @@ from hsm.softhsm import init_token
 from pwa_server.initialise import initialise
 from pwa_server.runtime import Services, open_services
 from pwa_server.settings import Settings
+from tests.serving import ShomeiServer, free_port
 
 POSTGRES_URL = os.environ.get("SHOMEI_TEST_POSTGRES_URL")
 
@@ -53,13 +50,6 @@ def run_tool(
 def openssl(*arguments: str | Path) -> subprocess.CompletedProcess[str]:
     """Run openssl, a checker nobody here wrote."""
     return run_tool("openssl", *arguments)
-
-
-def free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
@@ -147,88 +137,6 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     with admin.begin() as connection:
         connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
     admin.dispose()
-
-
-class ShomeiServer:
-    """`shomei serve` in a child process, as a user would start it."""
-
-    def __init__(
-        self, settings: Settings, log: Path, environment: dict[str, str] | None = None
-    ) -> None:
-        self.settings = settings
-        self.log = log
-        self.environment = environment or {}
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"https://localhost:{self.settings.https_port}"
-
-    @property
-    def check_url(self) -> str:
-        return f"https://localhost:{self.settings.check_port}"
-
-    @property
-    def ca_bundle(self) -> str:
-        return str(self.settings.tls_dir / "client-ca.pem")
-
-    def client(
-        self, certificate: tuple[Path, Path] | None = None, **options: object
-    ) -> httpx.Client:
-        """An HTTPS client that trusts our CA, presenting (cert file, key file) if given."""
-        context = ssl.create_default_context(cafile=self.ca_bundle)
-        if certificate is not None:
-            context.load_cert_chain(*certificate)
-        return httpx.Client(verify=context, timeout=30, **options)  # type: ignore[arg-type]
-
-    def start(self) -> None:
-        env = {
-            **os.environ,
-            "SHOMEI_DATA_DIR": str(self.settings.data_dir),
-            "SHOMEI_HTTPS_PORT": str(self.settings.https_port),
-            "SHOMEI_CHECK_PORT": str(self.settings.check_port),
-            "SHOMEI_HTTP_PORT": str(self.settings.http_port),
-            "SHOMEI_WORKERS": str(self.settings.workers),
-            **self.environment,
-        }
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "pwa_server.cli", "serve"],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        try:
-            self._wait_until_healthy()
-        except BaseException:
-            self.stop()
-            raise
-
-    def _wait_until_healthy(self) -> None:
-        assert self.process is not None
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"shomei serve exited: {self.log.read_text()}")
-            try:
-                with self.client() as client:
-                    if client.get(f"{self.base_url}/healthz").status_code == 200:
-                        client.get(f"{self.check_url}/healthz")
-                        return
-            except httpx.TransportError:
-                time.sleep(0.2)
-        raise RuntimeError(f"shomei serve did not become healthy: {self.log.read_text()}")
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.process = None
 
 
 @pytest.fixture(scope="session")

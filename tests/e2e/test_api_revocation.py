@@ -10,7 +10,6 @@ API all say revoked. Each test states one thing about what was recorded.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import sys
 from collections.abc import Iterator
@@ -31,18 +30,6 @@ from tests.web.api.conftest import Contract
 
 USER_ID = "employee-0042"
 EMAIL = "employee-0042@example.jp"
-
-
-def _environment(settings: Settings) -> dict[str, str]:
-    """This process's environment, without SHOMEI_* settings that could leak in, for `settings`."""
-    return {
-        **{key: value for key, value in os.environ.items() if not key.startswith("SHOMEI_")},
-        "SHOMEI_DATA_DIR": str(settings.data_dir),
-        "SHOMEI_HTTPS_PORT": str(settings.https_port),
-        "SHOMEI_CHECK_PORT": str(settings.check_port),
-        "SHOMEI_HTTP_PORT": str(settings.http_port),
-        "SHOMEI_WORKERS": str(settings.workers),
-    }
 
 
 @dataclass(frozen=True)
@@ -86,8 +73,9 @@ def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
         http_port=free_port(),
         workers=2,
     )
+    server = ShomeiServer(settings, root / "serve.log")
     initialised = run_tool(
-        sys.executable, "-m", "pwa_server.cli", "init", env=_environment(settings), timeout=120
+        sys.executable, "-m", "pwa_server.cli", "init", env=server.environment, timeout=120
     )
     assert initialised.returncode == 0, initialised.stdout + initialised.stderr
     engine = create_database_engine(settings.effective_database_url)
@@ -101,7 +89,6 @@ def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
         )
     finally:
         engine.dispose()
-    server = ShomeiServer(settings, root / "serve.log")
     server.start()
     yield Instance(server, site.api_key, root)
     server.stop()

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from cryptography import x509
@@ -36,6 +36,10 @@ from playwright.sync_api import (
 from pwa_server.settings import Settings
 from tests.conftest import ShomeiServer
 
+if TYPE_CHECKING:
+    # Only for annotations: officer.py imports this module.
+    from tests.e2e.browser.officer import ConsoleServer, Invited, Registered
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -46,6 +50,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 DEVICES = {"iphone": "iPhone 13", "pixel": "Pixel 7"}
+# Officers' contexts: the console tests compare its English texts.
+ENGLISH: dict[str, Any] = {"locale": "en-US"}
 # Invitations made ahead in parallel: each CLI run costs ~2 s of start-up.
 INVITATIONS = 4
 
@@ -78,12 +84,6 @@ class Invitation:
 
 def create_invitation(server: ShomeiServer, user_id: str, email: str) -> Invitation:
     """An enrollment made with the real CLI, its URL pointing at the running `server`."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("SHOMEI_")}
-    env |= {
-        "SHOMEI_DATA_DIR": str(server.settings.data_dir),
-        "SHOMEI_HTTPS_PORT": str(server.settings.https_port),
-        "SHOMEI_CHECK_PORT": str(server.settings.check_port),
-    }
     result = subprocess.run(
         [
             sys.executable,
@@ -97,7 +97,7 @@ def create_invitation(server: ShomeiServer, user_id: str, email: str) -> Invitat
             email,
             "--json",
         ],
-        env=env,
+        env=server.environment,
         capture_output=True,
         text=True,
         check=False,
@@ -156,15 +156,20 @@ def playwright(initialised: Settings) -> Iterator[Playwright]:
             os.environ["NODE_EXTRA_CA_CERTS"] = previous
 
 
-@pytest.fixture(scope="package")
-def browser(playwright: Playwright, server: ShomeiServer) -> Iterator[Browser]:
-    """Debian's Chromium, headless, trusting exactly the server's TLS key."""
+def pinned_chromium(playwright: Playwright, server: ShomeiServer) -> Browser:
+    """Debian's Chromium, headless, trusting exactly `server`'s TLS key."""
     pin = spki_sha256(server.settings.tls_dir / "server.pem")
-    launched = playwright.chromium.launch(
+    return playwright.chromium.launch(
         executable_path=CHROMIUM,
         headless=True,
         args=[*CHROMIUM_ARGS, f"--ignore-certificate-errors-spki-list={pin}"],
     )
+
+
+@pytest.fixture(scope="package")
+def browser(playwright: Playwright, server: ShomeiServer) -> Iterator[Browser]:
+    """Chromium for the session's `server`."""
+    launched = pinned_chromium(playwright, server)
     yield launched
     launched.close()
 
@@ -226,7 +231,7 @@ def open_context(
 
 
 @pytest.fixture(scope="module")
-def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleServer]:
     """A Shomei instance of the test module's own for the officers' console (what officers
     do there changes what later tests see, so modules never share one)."""
     from tests.e2e.browser.officer import ConsoleServer
@@ -238,13 +243,47 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def console_browser(playwright: Playwright, console: Any) -> Iterator[Browser]:
-    """Debian's Chromium trusting exactly the module's instance's TLS key."""
-    pin = spki_sha256(console.settings.tls_dir / "server.pem")
-    launched = playwright.chromium.launch(
-        executable_path=CHROMIUM,
-        headless=True,
-        args=[*CHROMIUM_ARGS, f"--ignore-certificate-errors-spki-list={pin}"],
-    )
+def console_browser(playwright: Playwright, console: ConsoleServer) -> Iterator[Browser]:
+    """Chromium for the module's `console`."""
+    launched = pinned_chromium(playwright, console)
     yield launched
     launched.close()
+
+
+@pytest.fixture(scope="module")
+def bootstrap_link(console: ConsoleServer) -> str:
+    """`shomei officer bootstrap`: the link the first security officer registers with."""
+    return console.bootstrap_link()
+
+
+@pytest.fixture(scope="module")
+def security_officer(
+    console: ConsoleServer, console_browser: Browser, bootstrap_link: str
+) -> Iterator[Registered]:
+    """The first security officer, registered through the bootstrap link."""
+    with console.register_officer(console_browser, bootstrap_link, **ENGLISH) as registered:
+        yield registered
+
+
+@pytest.fixture(scope="module")
+def registration_officer(
+    console_browser: Browser, playwright: Playwright, security_officer: Registered
+) -> Iterator[Invited]:
+    """Invited by the security officer; works at the console from a phone (iPhone 13)."""
+    with security_officer.officer.invite_and_register(
+        console_browser,
+        "Registration Officer One",
+        "registration_officer",
+        **device(playwright, "iphone"),
+        **ENGLISH,
+    ) as invited:
+        yield invited
+
+
+@pytest.fixture(scope="module")
+def auditor(console_browser: Browser, security_officer: Registered) -> Iterator[Invited]:
+    """Invited by the security officer."""
+    with security_officer.officer.invite_and_register(
+        console_browser, "Auditor One", "auditor", **ENGLISH
+    ) as invited:
+        yield invited

@@ -1,25 +1,28 @@
 """Officers of the console as people use it: a Shomei instance of its own (`shomei init` and
 `shomei serve` in child processes), one browser context per officer, each with a virtual
-WebAuthn authenticator of its own (Chrome DevTools protocol) that answers every ceremony."""
+WebAuthn authenticator of its own (Chrome DevTools protocol) that answers every ceremony;
+what the console test modules share of officers, phones and pages."""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-from playwright.sync_api import Browser, BrowserContext, CDPSession, Page, Response
+from playwright.sync_api import Browser, BrowserContext, CDPSession, Page, Playwright, Response
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from pwa_server.settings import Settings
 from pwa_server.store.database import create_database_engine
 from tests.conftest import ShomeiServer, free_port, openssl
-from tests.e2e.browser.conftest import Watched, watch
+from tests.e2e.browser.conftest import ENGLISH, Watched, device, watch
+from tests.e2e.journey.flow import PIXEL, Identity, Invitation, Phone, open_pkcs12
 
 # A security key that holds discoverable credentials and checks its PIN (always "verified"),
 # and is touched whenever asked.
@@ -34,6 +37,11 @@ AUTHENTICATOR = {
 LINK = re.compile(r"https://\S+/officer/register/\S+")
 # What a ceremony (options, the authenticator, the answer, the next page) may take.
 CEREMONY_MS = 15_000
+# An iPhone 13's viewport: a console page that fits a phone is no wider.
+PHONE_WIDTH = 390
+UNCONTAINED_TABLES = (
+    "[...document.querySelectorAll('table')].filter((t) => !t.closest('.table-scroll')).length"
+)
 
 
 class ConsoleServer(ShomeiServer):
@@ -50,31 +58,20 @@ class ConsoleServer(ShomeiServer):
             http_port=free_port(),
             workers=2,
         )
-        server = cls(settings, directory / "serve.log", cls._settings_env(settings))
+        server = cls(settings, directory / "serve.log")
         made = server.shomei("init")
         assert made.returncode == 0, made.stdout + made.stderr
         return server
 
-    @staticmethod
-    def _settings_env(settings: Settings) -> dict[str, str]:
-        return {
-            "SHOMEI_DATA_DIR": str(settings.data_dir),
-            "SHOMEI_HTTPS_PORT": str(settings.https_port),
-            "SHOMEI_CHECK_PORT": str(settings.check_port),
-            "SHOMEI_HTTP_PORT": str(settings.http_port),
-            "SHOMEI_WORKERS": str(settings.workers),
-        }
-
     @property
     def pki_url(self) -> str:
-        return f"http://127.0.0.1:{self.settings.http_port}/pki"
+        return f"{self.plain_url}/pki"
 
     def shomei(self, *arguments: str) -> subprocess.CompletedProcess[str]:
         """The `shomei` command line on this instance (no SHOMEI_* setting of ours leaks in)."""
-        env = {key: value for key, value in os.environ.items() if not key.startswith("SHOMEI_")}
         return subprocess.run(
             [sys.executable, "-m", "pwa_server.cli", *arguments],
-            env=env | self.environment,
+            env=self.environment,
             capture_output=True,
             text=True,
             check=False,
@@ -137,6 +134,25 @@ class ConsoleServer(ShomeiServer):
         )
         assert "Response verify OK" in result.stderr, result.stdout + result.stderr
         return result.stdout
+
+    @contextmanager
+    def register_officer(
+        self, browser: Browser, link: str, label: str = "virtual key", **options: Any
+    ) -> Iterator[Registered]:
+        """An officer in a browser context of their own (`options` for it) who registered a
+        key through `link`; the context is closed at the end."""
+        officer = OfficerBrowser.open(browser, self, **options)
+        try:
+            officer.register(link, label)
+            yield Registered(
+                officer,
+                link,
+                officer.page.url,
+                officer.page.locator("p.signed-in").inner_text().strip(),
+                list(officer.watched.problems),
+            )
+        finally:
+            officer.close()
 
 
 @dataclass
@@ -219,16 +235,20 @@ class OfficerBrowser:
         if self.page.url.endswith("/officer/sign-in"):
             self.sign_in()
 
-    def submit_with_step_up(self, form: str, path: str) -> None:
-        """Submit `form` (a selector): officer.js asks the key first; then the page at `path`."""
+    def submit_with_step_up(self, form: str, path: str) -> Response:
+        """Submit `form` (a selector): officer.js asks the key first; then the page at `path`,
+        whose answer is returned (it may be an error page, not a redirect)."""
         # A navigation, not the URL: the answer may come back to the page it was sent from.
         try:
             with self.page.expect_navigation(
                 url=f"{self.server.base_url}{path}", timeout=CEREMONY_MS
-            ):
+            ) as navigation:
                 self.page.locator(f"{form} button[type=submit]").click()
         except PlaywrightTimeoutError as error:
             raise AssertionError(self._failed(path)) from error
+        response = navigation.value
+        assert response is not None
+        return response
 
     def invite(self, display_name: str, role: str) -> str:
         """Invite an officer from /officer/officers (after a step-up): the link shown once."""
@@ -239,6 +259,41 @@ class OfficerBrowser:
             "form[action='/officer/officers/invite']", "/officer/officers/invite"
         )
         return str(self.page.locator("#invitation-link").inner_text()).strip()
+
+    @contextmanager
+    def invite_and_register(
+        self,
+        browser: Browser,
+        display_name: str,
+        role: str,
+        label: str = "virtual key",
+        **options: Any,
+    ) -> Iterator[Invited]:
+        """`invite`, then the invited officer registers through the link as
+        ConsoleServer.register_officer has them; with what this officer's page showed."""
+        self.signed_in()
+        before = len(self.watched.problems)
+        link = self.invite(display_name, role)
+        problems = self.watched.problems[before:]
+        text = self.page.locator("main").inner_text()
+        with self.server.register_officer(browser, link, label, **options) as registered:
+            yield Invited(registered, problems, text)
+
+    @contextmanager
+    def on_iphone(self, browser: Browser, playwright: Playwright) -> Iterator[Watched]:
+        """This officer's session, signed in, in an iPhone 13 of its own (no key is needed to
+        read pages); the context is closed at the end."""
+        self.signed_in()
+        context = browser.new_context(
+            **device(playwright, "iphone"),
+            **ENGLISH,
+            storage_state=self.context.storage_state(),
+            ignore_https_errors=False,
+        )
+        try:
+            yield watch(context)
+        finally:
+            context.close()
 
     def csrf_token(self) -> str:
         token = self.page.locator("meta[name=csrf-token]").get_attribute("content")
@@ -283,3 +338,62 @@ class OfficerBrowser:
                 },
             },
         )
+
+
+@dataclass
+class Registered:
+    """An officer who registered through an invitation link, and what they saw doing it."""
+
+    officer: OfficerBrowser
+    link: str
+    landed: str
+    signed_in_as: str
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Invited:
+    """An officer invited from the console, registered in a context of their own."""
+
+    registered: Registered
+    invited_page_problems: list[str]
+    invited_page_text: str
+
+    @property
+    def officer(self) -> OfficerBrowser:
+        return self.registered.officer
+
+
+def widths(page: Page) -> tuple[int, int]:
+    """The page's (client width, scroll width): a larger scroll width scrolls sideways."""
+    client, scroll = page.evaluate(
+        "[document.documentElement.clientWidth, document.documentElement.scrollWidth]"
+    )
+    return int(client), int(scroll)
+
+
+def phone_widths(watched: Watched, url: str) -> tuple[int, int]:
+    """`url` opened on a phone's page, which must answer 200 there with no wide table
+    scrolling the page: its widths, once loaded."""
+    response = watched.page.goto(url)
+    assert response is not None
+    assert response.status == 200, (url, watched.page.url)
+    assert watched.page.url == url
+    watched.page.wait_for_load_state("networkidle")
+    measured = widths(watched.page)
+    # Wide tables scroll inside their own container, never the page.
+    assert watched.page.evaluate(UNCONTAINED_TABLES) == 0, url
+    return measured
+
+
+def android_identity(server: ShomeiServer, invitation: Invitation, directory: Path) -> Identity:
+    """flow.py's Android phone (httpx) walks `invitation`: the .p12 it downloaded into
+    `directory`, opened by openssl."""
+    with Phone(server, language="en", user_agent=PIXEL) as phone:
+        credentials = phone.enroll(invitation)
+        download = phone.download(credentials, "android")
+    assert download.status_code == 200, download.text
+    assert download.headers["content-type"] == "application/x-pkcs12"
+    p12 = directory / "phone.p12"
+    p12.write_bytes(download.content)
+    return open_pkcs12(p12, credentials.download_password)

@@ -25,17 +25,21 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, Playwright
+from playwright.sync_api import Browser, Playwright
 from sqlalchemy import select, update
 
 from pwa_server.store.tables import api_keys, outbox_messages, sites
-from tests.e2e.browser.conftest import device, watch
-from tests.e2e.browser.officer import ConsoleServer, OfficerBrowser
+from tests.e2e.browser.officer import (
+    PHONE_WIDTH,
+    ConsoleServer,
+    Invited,
+    OfficerBrowser,
+    phone_widths,
+    widths,
+)
 from tests.e2e.journey.flow import Invitation, Phone
 
 README = Path(__file__).resolve().parents[3] / "README.md"
-ENGLISH: dict[str, Any] = {"locale": "en-US"}
-PHONE_WIDTH = 390
 SITE = "shop"
 SITE_PATH = f"/officer/sites/{SITE}"
 RETURN_URL = "https://shop.example/shomei/back"
@@ -45,9 +49,6 @@ LOCK_LIMIT = 6  # one_time_password_max_failures, the seed's default
 WRONG = "00000000"
 # The sender runs every ~2 s in each worker; an attempt answers at once.
 DELIVERY_WAIT_SECONDS = 20.0
-UNCONTAINED_TABLES = (
-    "[...document.querySelectorAll('table')].filter((t) => !t.closest('.table-scroll')).length"
-)
 
 
 # --- a webhook receiver -------------------------------------------------------------------
@@ -129,78 +130,10 @@ def receiver() -> Iterator[Receiver]:
     started.close()
 
 
-def widths(page: Page) -> tuple[int, int]:
-    """The page's (client width, scroll width): a larger scroll width scrolls sideways."""
-    client, scroll = page.evaluate(
-        "[document.documentElement.clientWidth, document.documentElement.scrollWidth]"
-    )
-    return int(client), int(scroll)
-
-
 def api(console: ConsoleServer, key: str) -> httpx.Client:
     """The JSON API as a site calls it: HTTPS trusting the instance's CA, the key as bearer."""
     return console.client(
         base_url=f"{console.base_url}/api/v1", headers={"authorization": f"Bearer {key}"}
-    )
-
-
-# --- the officers, made once --------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def security_officer(console: ConsoleServer, console_browser: Browser) -> Iterator[OfficerBrowser]:
-    """The first security officer, registered through `shomei officer bootstrap`'s link."""
-    officer = OfficerBrowser.open(console_browser, console, **ENGLISH)
-    try:
-        officer.register(console.bootstrap_link())
-        yield officer
-    finally:
-        officer.close()
-
-
-def _invited(
-    console: ConsoleServer,
-    console_browser: Browser,
-    inviter: OfficerBrowser,
-    name: str,
-    role: str,
-    **options: Any,
-) -> Iterator[OfficerBrowser]:
-    inviter.signed_in()
-    link = inviter.invite(name, role)
-    officer = OfficerBrowser.open(console_browser, console, **options)
-    try:
-        officer.register(link)
-        yield officer
-    finally:
-        officer.close()
-
-
-@pytest.fixture(scope="module")
-def registration_officer(
-    console: ConsoleServer,
-    console_browser: Browser,
-    playwright: Playwright,
-    security_officer: OfficerBrowser,
-) -> Iterator[OfficerBrowser]:
-    """Invited by the security officer; registers sites from a phone (iPhone 13)."""
-    yield from _invited(
-        console,
-        console_browser,
-        security_officer,
-        "Registration Officer One",
-        "registration_officer",
-        **device(playwright, "iphone"),
-        **ENGLISH,
-    )
-
-
-@pytest.fixture(scope="module")
-def auditor(
-    console: ConsoleServer, console_browser: Browser, security_officer: OfficerBrowser
-) -> Iterator[OfficerBrowser]:
-    yield from _invited(
-        console, console_browser, security_officer, "Auditor One", "auditor", **ENGLISH
     )
 
 
@@ -222,8 +155,8 @@ class Registered:
 
 
 @pytest.fixture(scope="module")
-def registered(registration_officer: OfficerBrowser, receiver: Receiver) -> Registered:
-    officer = registration_officer
+def registered(registration_officer: Invited, receiver: Receiver) -> Registered:
+    officer = registration_officer.officer
     officer.signed_in()
     before = len(officer.watched.problems)
     page = officer.page
@@ -289,11 +222,11 @@ class Rotated:
 @pytest.fixture(scope="module")
 def rotated(
     console: ConsoleServer,
-    registration_officer: OfficerBrowser,
+    registration_officer: Invited,
     registered: Registered,
     api_enrollment: httpx.Response,  # made with the first key before it is revoked
 ) -> Rotated:
-    officer = registration_officer
+    officer = registration_officer.officer
     officer.signed_in()
     before = len(officer.watched.problems)
     page = officer.page
@@ -381,7 +314,7 @@ class Webhook:
 @pytest.fixture(scope="module")
 def webhook(
     console: ConsoleServer,
-    registration_officer: OfficerBrowser,
+    registration_officer: Invited,
     receiver: Receiver,
     registered: Registered,
     api_enrollment: httpx.Response,
@@ -403,7 +336,7 @@ def webhook(
             phone.submit_one_time_password(invitation, WRONG).status_code for _ in range(LOCK_LIMIT)
         ]
 
-    officer = registration_officer
+    officer = registration_officer.officer
     officer.signed_in()
     before = len(officer.watched.problems)
     pending = wait_for_delivery(officer, "enrollment.locked", lambda row: row.attempts >= 1)
@@ -488,7 +421,7 @@ def test_the_api_key_shown_at_registration_creates_an_enrollment(
 def test_security_officers_and_auditors_may_not_manage_sites(
     request: pytest.FixtureRequest, role: str
 ) -> None:
-    officer: OfficerBrowser = request.getfixturevalue(role)
+    officer: OfficerBrowser = request.getfixturevalue(role).officer
     officer.signed_in()
 
     assert officer.goto("/officer/sites").status == 403
@@ -561,33 +494,15 @@ def test_site_pages_fit_an_iphone_without_console_errors(
     console: ConsoleServer,
     console_browser: Browser,
     playwright: Playwright,
-    registration_officer: OfficerBrowser,
+    registration_officer: Invited,
     registered: Registered,
     webhook: Webhook,  # the deliveries table has a row
 ) -> None:
-    registration_officer.signed_in()
-    # The officer's session in an iPhone 13 of its own (no key is needed to read pages).
-    context = console_browser.new_context(
-        **device(playwright, "iphone"),
-        **ENGLISH,
-        storage_state=registration_officer.context.storage_state(),
-        ignore_https_errors=False,
-    )
     measured = {}
-    try:
-        watched = watch(context)
+    with registration_officer.officer.on_iphone(console_browser, playwright) as watched:
         for path in ("/officer/sites", SITE_PATH):
-            response = watched.page.goto(f"{console.base_url}{path}")
-            assert response is not None
-            assert response.status == 200, (path, watched.page.url)
-            assert watched.page.url == f"{console.base_url}{path}"
-            watched.page.wait_for_load_state("networkidle")
-            measured[path] = widths(watched.page)
-            # Wide tables scroll inside their own container, never the page.
-            assert watched.page.evaluate(UNCONTAINED_TABLES) == 0, path
+            measured[path] = phone_widths(watched, f"{console.base_url}{path}")
         assert watched.page.locator("#deliveries tr.delivery").count() >= 1
-    finally:
-        context.close()
 
     # The page that showed the secrets, on the officer's own phone.
     measured["secrets"] = registered.secrets_widths

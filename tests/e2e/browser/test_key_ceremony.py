@@ -21,16 +21,15 @@ import httpx
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from playwright.sync_api import Browser, Response
-from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+from playwright.sync_api import Browser
 from sqlalchemy import select
 
 from pwa_server.store.tables import audit_events, certificate_authorities
 from tests.conftest import openssl
-from tests.e2e.browser.officer import CEREMONY_MS, ConsoleServer, OfficerBrowser
-from tests.e2e.journey.flow import PIXEL, Identity, Invitation, Phone, check, open_pkcs12
+from tests.e2e.browser.conftest import ENGLISH
+from tests.e2e.browser.officer import ConsoleServer, Invited, OfficerBrowser, android_identity
+from tests.e2e.journey.flow import Identity, Invitation, check
 
-ENGLISH: dict[str, Any] = {"locale": "en-US"}
 CEREMONIES = "/officer/ceremonies"
 PROPOSE_FORM = "form:has(#propose-new-issuing-ca)"
 # Each worker looks for a new issuing CA every 5 s, then stops gracefully; the supervisor
@@ -63,24 +62,6 @@ def shown(officer: OfficerBrowser, selector: str) -> str:
     return officer.page.locator(selector).inner_text().strip()
 
 
-def submit(officer: OfficerBrowser, form: str, path: str) -> Response:
-    """Like OfficerBrowser.submit_with_step_up, and the answer of the page the form went to
-    (which may be an error page, not a redirect)."""
-    try:
-        with officer.page.expect_navigation(
-            url=f"{officer.server.base_url}{path}", timeout=CEREMONY_MS
-        ) as navigation:
-            officer.page.locator(f"{form} button[type=submit]").click()
-    except PlaywrightTimeoutError as error:
-        raise AssertionError(
-            f"not at {path} but {officer.page.url}; the page says {officer.status_text()!r};"
-            f" problems {officer.watched.problems}; server log:\n{officer.server.log_tail()}"
-        ) from error
-    response = navigation.value
-    assert response is not None
-    return response
-
-
 # --- the officers -----------------------------------------------------------------------
 
 
@@ -100,14 +81,14 @@ def dual_control(officer: OfficerBrowser) -> DualControl:
 
 
 @pytest.fixture(scope="module")
-def officer_a(console: ConsoleServer, console_browser: Browser) -> Iterator[OfficerBrowser]:
+def officer_a(
+    console: ConsoleServer, console_browser: Browser, bootstrap_link: str
+) -> Iterator[OfficerBrowser]:
     """The first security officer, registered through `shomei officer bootstrap`'s link."""
-    officer = OfficerBrowser.open(console_browser, console, **ENGLISH)
-    try:
-        officer.register(console.bootstrap_link(), "officer A's key")
-        yield officer
-    finally:
-        officer.close()
+    with console.register_officer(
+        console_browser, bootstrap_link, "officer A's key", **ENGLISH
+    ) as registered:
+        yield registered.officer
 
 
 @pytest.fixture(scope="module")
@@ -116,32 +97,19 @@ def alone(officer_a: OfficerBrowser) -> DualControl:
     return dual_control(officer_a)
 
 
-@dataclass
-class SecondOfficer:
-    officer: OfficerBrowser
-    signed_in_as: str
-
-
 @pytest.fixture(scope="module")
 def officer_b(
-    console: ConsoleServer,
-    console_browser: Browser,
-    officer_a: OfficerBrowser,
-    alone: DualControl,
-) -> Iterator[SecondOfficer]:
+    console_browser: Browser, officer_a: OfficerBrowser, alone: DualControl
+) -> Iterator[Invited]:
     """A second security officer, invited by A, registered with a second authenticator."""
-    officer_a.signed_in()
-    link = officer_a.invite("Security Officer Two", "security_officer")
-    officer = OfficerBrowser.open(console_browser, console, **ENGLISH)
-    try:
-        officer.register(link, "officer B's key")
-        yield SecondOfficer(officer, shown(officer, "p.signed-in"))
-    finally:
-        officer.close()
+    with officer_a.invite_and_register(
+        console_browser, "Security Officer Two", "security_officer", "officer B's key", **ENGLISH
+    ) as invited:
+        yield invited
 
 
 @pytest.fixture(scope="module")
-def paired(officer_a: OfficerBrowser, officer_b: SecondOfficer) -> DualControl:
+def paired(officer_a: OfficerBrowser, officer_b: Invited) -> DualControl:
     """The ceremonies page once two security officers exist."""
     return dual_control(officer_b.officer)
 
@@ -238,10 +206,8 @@ def carried_out_alone(
     officer_a.signed_in()
     officer_a.goto(CEREMONIES)
     ceremony = proposed.ceremony_id
-    response = submit(
-        officer_a,
-        f"#ceremony-{ceremony} form[action$='/execute']",
-        f"{CEREMONIES}/{ceremony}/execute",
+    response = officer_a.submit_with_step_up(
+        f"#ceremony-{ceremony} form[action$='/execute']", f"{CEREMONIES}/{ceremony}/execute"
     )
     status, title = response.status, shown(officer_a, "h1")
     officer_a.goto(CEREMONIES)
@@ -256,7 +222,7 @@ def carried_out_alone(
 
 @pytest.fixture(scope="module")
 def approved(
-    officer_b: SecondOfficer, proposed: Proposed, carried_out_alone: Refused
+    officer_b: Invited, proposed: Proposed, carried_out_alone: Refused
 ) -> tuple[CeremonySeen, CeremonySeen]:
     """Officer B approves A's proposal with B's key: the section before and after."""
     officer = officer_b.officer
@@ -290,7 +256,7 @@ class Executed:
 @pytest.fixture(scope="module")
 def executed(
     console: ConsoleServer,
-    officer_b: SecondOfficer,
+    officer_b: Invited,
     proposed: Proposed,
     approved: tuple[CeremonySeen, CeremonySeen],
 ) -> Executed:
@@ -351,7 +317,7 @@ class ListedAuthority:
 
 
 @pytest.fixture(scope="module")
-def hsm_page(officer_b: SecondOfficer, new_issuing: Path) -> list[ListedAuthority]:
+def hsm_page(officer_b: Invited, new_issuing: Path) -> list[ListedAuthority]:
     """The CAs the HSM page lists, read from the restarted workers."""
     officer = officer_b.officer
     officer.signed_in()
@@ -404,15 +370,7 @@ def _walk(console: ConsoleServer, user: str, directory: Path) -> Downloaded:
         email,
     )
     assert made.returncode == 0, made.stdout + made.stderr
-    invitation = Invitation.from_cli(made.stdout, email)
-    with Phone(console, language="en", user_agent=PIXEL) as phone:
-        credentials = phone.enroll(invitation)
-        download = phone.download(credentials, "android")
-    assert download.status_code == 200, download.text
-    assert download.headers["content-type"] == "application/x-pkcs12"
-    p12 = directory / "phone.p12"
-    p12.write_bytes(download.content)
-    identity = open_pkcs12(p12, credentials.download_password)
+    identity = android_identity(console, Invitation.from_cli(made.stdout, email), directory)
     certificate = x509.load_pem_x509_certificate(identity.certificate.read_bytes())
     return Downloaded(identity, certificate.issuer)
 
@@ -443,9 +401,9 @@ def test_with_one_security_officer_dual_control_is_off(alone: DualControl) -> No
 
 
 def test_a_second_security_officer_turns_dual_control_on(
-    officer_a: OfficerBrowser, officer_b: SecondOfficer, paired: DualControl
+    officer_a: OfficerBrowser, officer_b: Invited, paired: DualControl
 ) -> None:
-    assert "Security Officer Two (Security officer)" in officer_b.signed_in_as
+    assert "Security Officer Two (Security officer)" in officer_b.registered.signed_in_as
     # Two authenticators, one key each: the officers do not share a credential.
     ours = {credential["credentialId"] for credential in officer_b.officer.credentials()}
     theirs = {credential["credentialId"] for credential in officer_a.credentials()}

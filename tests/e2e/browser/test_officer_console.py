@@ -14,8 +14,7 @@ import base64
 import hashlib
 import json
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,29 +25,25 @@ from playwright.sync_api import Browser, Page, Playwright
 from sqlalchemy import func, select
 
 from pwa_server.store.tables import audit_events, officer_credentials, officer_invitations
-from tests.e2e.browser.conftest import device, watch
-from tests.e2e.browser.officer import ConsoleServer, OfficerBrowser
-from tests.e2e.journey.flow import PIXEL, Invitation, Phone, open_pkcs12
+from tests.e2e.browser.conftest import ENGLISH, device, watch
+from tests.e2e.browser.officer import (
+    PHONE_WIDTH,
+    ConsoleServer,
+    Invited,
+    OfficerBrowser,
+    Registered,
+    android_identity,
+    phone_widths,
+    widths,
+)
+from tests.e2e.journey.flow import Invitation
 
 KANA = re.compile(r"[\u3040-\u30ff]")
-ENGLISH: dict[str, Any] = {"locale": "en-US"}
-PHONE_WIDTH = 390
 ENROLLED_USER = "console-user-1"
 ENROLLED_EMAIL = "console-user-1@example.jp"
 
 
-# --- the instance and the browser -------------------------------------------------------
-
-
-def widths(page: Page) -> tuple[int, int]:
-    """The page's (client width, scroll width): a larger scroll width scrolls sideways."""
-    client, scroll = page.evaluate(
-        "[document.documentElement.clientWidth, document.documentElement.scrollWidth]"
-    )
-    return int(client), int(scroll)
-
-
-# --- the officers, made once ------------------------------------------------------------
+# --- the bootstrap link, before anyone registered ---------------------------------------
 
 
 @dataclass(frozen=True)
@@ -68,17 +63,6 @@ class FirstLook:
     link: str
     japanese: Seen
     english: Seen
-
-
-@dataclass
-class Registered:
-    """An officer who registered through an invitation link, and what they saw doing it."""
-
-    officer: OfficerBrowser
-    link: str
-    landed: str
-    signed_in_as: str
-    problems: list[str] = field(default_factory=list)
 
 
 def _look(officer_page: Page, link: str) -> Seen:
@@ -106,89 +90,10 @@ def first_look(console: ConsoleServer, console_browser: Browser) -> FirstLook:
     return FirstLook(link, looks["ja-JP"], looks["en-US"])
 
 
-def _register(officer: OfficerBrowser, link: str) -> Registered:
-    officer.register(link)
-    return Registered(
-        officer,
-        link,
-        officer.page.url,
-        officer.page.locator("p.signed-in").inner_text().strip(),
-        list(officer.watched.problems),
-    )
-
-
 @pytest.fixture(scope="module")
-def security_officer(
-    console: ConsoleServer, console_browser: Browser, first_look: FirstLook
-) -> Iterator[Registered]:
-    """The first security officer, registered through the bootstrap link."""
-    officer = OfficerBrowser.open(console_browser, console, **ENGLISH)
-    try:
-        yield _register(officer, first_look.link)
-    finally:
-        officer.close()
-
-
-@dataclass
-class Invited:
-    """An officer invited from the console, registered in a context of their own."""
-
-    registered: Registered
-    invited_page_problems: list[str]
-    invited_page_text: str
-
-    @property
-    def officer(self) -> OfficerBrowser:
-        return self.registered.officer
-
-
-def _invite_and_register(
-    console: ConsoleServer,
-    console_browser: Browser,
-    inviter: OfficerBrowser,
-    name: str,
-    role: str,
-    **options: Any,
-) -> Iterator[Invited]:
-    inviter.signed_in()
-    before = len(inviter.watched.problems)
-    link = inviter.invite(name, role)
-    problems = inviter.watched.problems[before:]
-    text = inviter.page.locator("main").inner_text()
-    officer = OfficerBrowser.open(console_browser, console, **options)
-    try:
-        yield Invited(_register(officer, link), problems, text)
-    finally:
-        officer.close()
-
-
-@pytest.fixture(scope="module")
-def registration_officer(
-    console: ConsoleServer,
-    console_browser: Browser,
-    playwright: Playwright,
-    security_officer: Registered,
-) -> Iterator[Invited]:
-    """Invited by the security officer; works at the counter on a phone (iPhone 13)."""
-    yield from _invite_and_register(
-        console,
-        console_browser,
-        security_officer.officer,
-        "Registration Officer One",
-        "registration_officer",
-        **device(playwright, "iphone"),
-        **ENGLISH,
-    )
-
-
-@pytest.fixture(scope="module")
-def auditor(
-    console: ConsoleServer, console_browser: Browser, security_officer: Registered
-) -> Iterator[Invited]:
-    """Invited by the security officer (after the registration officer)."""
-    yield from _invite_and_register(
-        console, console_browser, security_officer.officer, "Auditor One", "auditor", **ENGLISH
-    )
+def bootstrap_link(first_look: FirstLook) -> str:
+    """The link the security officer registers with, once both browsers looked at it."""
+    return first_look.link
 
 
 # --- an enrollment made at the console, walked by a phone, revoked at the console ---------
@@ -254,14 +159,7 @@ def downloaded(
         expires_at="",
         email=ENROLLED_EMAIL,
     )
-    with Phone(console, language="en", user_agent=PIXEL) as phone:
-        credentials = phone.enroll(invitation)
-        download = phone.download(credentials, "android")
-    assert download.status_code == 200, download.text
-    assert download.headers["content-type"] == "application/x-pkcs12"
-    p12 = tmp_path_factory.mktemp("phone") / "phone.p12"
-    p12.write_bytes(download.content)
-    identity = open_pkcs12(p12, credentials.download_password)
+    identity = android_identity(console, invitation, tmp_path_factory.mktemp("phone"))
     certificate = x509.load_pem_x509_certificate(identity.certificate.read_bytes())
     return Downloaded(identity.certificate, format(certificate.serial_number, "x"))
 
@@ -663,9 +561,6 @@ def test_audit_page_lists_sign_ins_and_says_the_chain_is_intact(
 
 # --- 8. phones, consoles and CSP ----------------------------------------------------------
 
-UNCONTAINED_TABLES = (
-    "[...document.querySelectorAll('table')].filter((t) => !t.closest('.table-scroll')).length"
-)
 PAGES = {
     "security_officer": ["/officer/", "/officer/officers", "/officer/hsm", "/officer/audit"],
     "registration_officer": [
@@ -689,29 +584,11 @@ def test_console_pages_fit_an_iphone_without_console_errors(
     role: str,
 ) -> None:
     officer: OfficerBrowser = request.getfixturevalue(role).officer
-    officer.signed_in()
-    # The officer's session in an iPhone 13 of its own (no key is needed to read pages).
-    context = console_browser.new_context(
-        **device(playwright, "iphone"),
-        **ENGLISH,
-        storage_state=officer.context.storage_state(),
-        ignore_https_errors=False,
-    )
-    try:
-        watched = watch(context)
-        measured = {}
+    measured = {}
+    with officer.on_iphone(console_browser, playwright) as watched:
         for path in PAGES[role]:
             path = path.format(enrollment=f"/officer/enrollments/{created.enrollment_id}")
-            response = watched.page.goto(f"{console.base_url}{path}")
-            assert response is not None
-            assert response.status == 200, (path, watched.page.url)
-            assert watched.page.url == f"{console.base_url}{path}"
-            watched.page.wait_for_load_state("networkidle")
-            measured[path] = widths(watched.page)
-            # Wide tables scroll inside their own container, never the page.
-            assert watched.page.evaluate(UNCONTAINED_TABLES) == 0, path
-    finally:
-        context.close()
+            measured[path] = phone_widths(watched, f"{console.base_url}{path}")
 
     assert all(pair == (PHONE_WIDTH, PHONE_WIDTH) for pair in measured.values()), measured
     assert watched.problems == []

@@ -7,7 +7,6 @@ The session's `server` fixture cannot serve here: its settings send mail to .eml
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -28,50 +27,14 @@ SENDER = "Shomei <no-reply@shomei.test>"
 PREFETCHED_INVITATIONS = 16
 
 
-def clean_environment() -> dict[str, str]:
-    """This process's environment without any SHOMEI_* setting that could leak in."""
-    return {key: value for key, value in os.environ.items() if not key.startswith("SHOMEI_")}
-
-
 class JourneyServer(ShomeiServer):
-    """`shomei serve` with extra settings in its environment (here: the SMTP relay)."""
-
-    def __init__(self, settings: Settings, log: Path, extra_env: dict[str, str]) -> None:
-        super().__init__(settings, log)
-        self.extra_env = extra_env
-
-    @property
-    def env(self) -> dict[str, str]:
-        """The environment of this instance's processes: the server's and the CLI's."""
-        return {
-            **clean_environment(),
-            "SHOMEI_DATA_DIR": str(self.settings.data_dir),
-            "SHOMEI_HTTPS_PORT": str(self.settings.https_port),
-            "SHOMEI_CHECK_PORT": str(self.settings.check_port),
-            "SHOMEI_HTTP_PORT": str(self.settings.http_port),
-            "SHOMEI_WORKERS": str(self.settings.workers),
-            **self.extra_env,
-        }
-
-    def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "pwa_server.cli", "serve"],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        try:
-            self._wait_until_healthy()
-        except BaseException:
-            self.stop()
-            raise
+    """`shomei serve`, and the `shomei` command line, on an instance of the tests' own."""
 
     def shomei(self, *arguments: str) -> subprocess.CompletedProcess[str]:
         """The `shomei` command line on this instance's data directory."""
         return subprocess.run(
             [sys.executable, "-m", "pwa_server.cli", *arguments],
-            env=self.env,
+            env=self.environment,
             capture_output=True,
             text=True,
             check=False,
@@ -82,7 +45,7 @@ class JourneyServer(ShomeiServer):
         """Python code run in a process of its own with this instance's settings."""
         return subprocess.run(
             [sys.executable, "-c", code, *arguments],
-            env=self.env,
+            env=self.environment,
             capture_output=True,
             text=True,
             check=False,
