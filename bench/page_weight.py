@@ -31,9 +31,7 @@ bound that includes them.
 
 from __future__ import annotations
 
-import base64
 import gzip
-import hashlib
 import json
 import re
 import time
@@ -43,27 +41,16 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import httpx
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from playwright.sync_api import BrowserContext, CDPSession, Page, sync_playwright
 from playwright.sync_api import Request as PlaywrightRequest
 
 from bench.common import Instance, scrub_environment
+from tests.chromium import CHROMIUM, pinned_chromium
 
 # 50 KB read as 50,000 bytes, the stricter of the two readings (50 KiB is 51,200).
 TARGET_BYTES = 50_000
 # Beside this file, wherever it is run from (`make bench` runs it from the repository root).
 RESULTS = Path(__file__).resolve().parent / "results" / "page_weight.json"
-CHROMIUM = "/usr/bin/chromium"
-# As tests/e2e/browser/conftest.py launches it.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 DEVICE = "Pixel 7"
 LOCALE = "ja-JP"
 # What Chromium sends; asked with it, a server that compresses would compress.
@@ -78,13 +65,6 @@ GZIP_HEADER_BYTES = len(b"content-encoding: gzip\r\n") + len(b"vary: Accept-Enco
 # After the service worker is active: how long the network must stay quiet to call it done.
 QUIET_SECONDS = 1.0
 SETTLE_TIMEOUT = 15.0
-
-
-def spki_sha256(certificate_pem: Path) -> str:
-    """Base64 SHA-256 of the first certificate's SubjectPublicKeyInfo, as Chromium wants it."""
-    certificate = x509.load_pem_x509_certificates(certificate_pem.read_bytes())[0]
-    spki = certificate.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
-    return base64.b64encode(hashlib.sha256(spki).digest()).decode("ascii")
 
 
 @dataclass
@@ -239,13 +219,8 @@ def visit(instance: Instance, url: str) -> tuple[list[Request], bytes, str, int]
     """A first visit to `url` in a fresh context: every request, the document's body as the
     browser got it, the manifest URL the page names, and the page's transferred bytes as
     Playwright counts them."""
-    pin = spki_sha256(instance.settings.tls_dir / "server.pem")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[*CHROMIUM_ARGS, f"--ignore-certificate-errors-spki-list={pin}"],
-        )
+        browser = pinned_chromium(playwright, instance)
         try:
             descriptor = dict(playwright.devices[DEVICE])
             descriptor.pop("default_browser_type", None)

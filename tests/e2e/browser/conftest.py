@@ -1,16 +1,12 @@
 """Headless Chromium (Debian's, driven by Python Playwright) against the session's `server`.
 
-The server's TLS certificate is issued by our own CA. Chromium trusts it through
-`--ignore-certificate-errors-spki-list` with the SHA-256 of the server's public key, so
-contexts keep `ignore_https_errors=False` and a certificate for any other key still fails.
-Playwright's client-certificate proxy (in its Node driver) verifies the upstream server on its
-own, so the driver gets our root CA through NODE_EXTRA_CA_CERTS.
+Chromium trusts the server's TLS key only (tests/chromium.py). Playwright's client-certificate
+proxy (in its Node driver) verifies the upstream server on its own, so the driver gets our
+root CA through NODE_EXTRA_CA_CERTS.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import os
 import subprocess
@@ -18,12 +14,9 @@ import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from playwright.sync_api import (
     Browser,
     BrowserContext,
@@ -34,21 +27,13 @@ from playwright.sync_api import (
 )
 
 from pwa_server.settings import Settings
+from tests.chromium import pinned_chromium
 from tests.conftest import ShomeiServer
 
 if TYPE_CHECKING:
     # Only for annotations: officer.py imports this module.
     from tests.e2e.browser.officer import ConsoleServer, Invited, Registered
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 DEVICES = {"iphone": "iPhone 13", "pixel": "Pixel 7"}
 # Officers' contexts: the console tests compare its English texts.
 ENGLISH: dict[str, Any] = {"locale": "en-US"}
@@ -64,13 +49,6 @@ document.addEventListener("securitypolicyviolation", (event) => {
   window.__shomeiReportViolation(`${violatedDirective} blocked ${blockedURI} at ${where}`);
 });
 """
-
-
-def spki_sha256(certificate_pem: Path) -> str:
-    """Base64 SHA-256 of the first certificate's SubjectPublicKeyInfo, as Chromium wants it."""
-    certificate = x509.load_pem_x509_certificates(certificate_pem.read_bytes())[0]
-    spki = certificate.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
-    return base64.b64encode(hashlib.sha256(spki).digest()).decode("ascii")
 
 
 @dataclass(frozen=True)
@@ -154,16 +132,6 @@ def playwright(initialised: Settings) -> Iterator[Playwright]:
             os.environ.pop("NODE_EXTRA_CA_CERTS", None)
         else:
             os.environ["NODE_EXTRA_CA_CERTS"] = previous
-
-
-def pinned_chromium(playwright: Playwright, server: ShomeiServer) -> Browser:
-    """Debian's Chromium, headless, trusting exactly `server`'s TLS key."""
-    pin = spki_sha256(server.settings.tls_dir / "server.pem")
-    return playwright.chromium.launch(
-        executable_path=CHROMIUM,
-        headless=True,
-        args=[*CHROMIUM_ARGS, f"--ignore-certificate-errors-spki-list={pin}"],
-    )
 
 
 @pytest.fixture(scope="package")
