@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from sqlalchemy import Engine
 
 from pwa_server.pki.authority import Authority
-from pwa_server.store.certificates import RevokedEntry, stream_revoked_entries
+from pwa_server.store.certificates import RevokedRow, stream_revoked_entries
 from pwa_server.store.crls import claim_crl_number, current_crl_row, store_crl
 
 CRL_LIFETIME = dt.timedelta(days=7)
@@ -39,7 +39,7 @@ SigningKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
 
 def sign_crl(
-    authority: Authority, entries: Iterable[RevokedEntry], *, number: int, now: dt.datetime
+    authority: Authority, entries: Iterable[RevokedRow], *, number: int, now: dt.datetime
 ) -> x509.CertificateRevocationList:
     """A CRL of `entries`, numbered `number`, valid for CRL_LIFETIME, signed in the token."""
     return x509.load_der_x509_crl(
@@ -48,7 +48,13 @@ def sign_crl(
 
 
 def current_crl(engine: Engine, authority: Authority, *, now: dt.datetime) -> bytes:
-    """The CRL in DER: the stored one while it is fresh, otherwise a new one."""
+    """The CRL in DER: the stored one while it is fresh, otherwise a new one.
+
+    A new one is built outside any write transaction: at a million entries the build takes
+    seconds, during which SQLite would lock out every other writer, revocations included. Its
+    number is claimed and committed first and its entries read afterwards; store_crl keeps it
+    only if no revocation was committed meanwhile and no newer CRL was kept, so that a
+    revocation never goes missing from the CRL served and a CRL never replaces a newer one."""
     with engine.connect() as connection:
         stored = current_crl_row(connection, authority.id)
     if (
@@ -60,19 +66,21 @@ def current_crl(engine: Engine, authority: Authority, *, now: dt.datetime) -> by
     ):
         return stored.crl_der
     with engine.begin() as connection:
-        number = claim_crl_number(connection, authority.id)
+        claim = claim_crl_number(connection, authority.id)
+    with engine.connect() as connection:
         # The entries are encoded as they come from the database, never all held as objects.
         der = crl_der(
             authority.certificate,
             authority.private_key,
             stream_revoked_entries(connection, authority.id),
-            number=number,
+            number=claim.number,
             now=now,
         )
+    with engine.begin() as connection:
         store_crl(
             connection,
             authority.id,
-            crl_number=number,
+            claim,
             crl_der=der,
             this_update=now,
             next_update=now + CRL_LIFETIME,
@@ -83,7 +91,7 @@ def current_crl(engine: Engine, authority: Authority, *, now: dt.datetime) -> by
 def crl_der(
     issuer: x509.Certificate,
     key: SigningKey,
-    entries: Iterable[RevokedEntry],
+    entries: Iterable[RevokedRow],
     *,
     number: int,
     now: dt.datetime,
@@ -103,8 +111,8 @@ def crl_der(
     # revokedCertificates: one SEQUENCE per entry, appended to one buffer as the entries come,
     # so that a million entries cost their DER (~50 bytes each) and no objects.
     revoked = bytearray()
-    for entry in entries:
-        revoked += _revoked_certificate(entry.serial, entry.revoked_at, entry.reason)
+    for serial, revoked_at, reason in entries:
+        revoked += _revoked_certificate(serial, revoked_at, reason)
 
     # keyIdentifier: the SHA-1 of the signing key's subjectPublicKey (RFC 5280, 4.2.1.2,
     # method 1), as AuthorityKeyIdentifier.from_issuer_public_key made it here before.

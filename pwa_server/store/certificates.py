@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Connection, Select, insert, select, update
+from sqlalchemy import Connection, DateTime, Select, insert, select, type_coerce, update
 
 from pwa_server.store.crls import mark_crl_stale
 from pwa_server.store.search import contains_any
@@ -161,39 +161,58 @@ def _revoke(
     return revoked
 
 
-@dataclass(frozen=True)
-class RevokedEntry:
-    """One line of a CRL."""
+# (serial, revoked_at, reason): one line of a CRL, as stream_revoked_entries gives it.
+RevokedRow = tuple[str, dt.datetime, str | None]
+
+
+class RevokedEntry(NamedTuple):
+    """A RevokedRow with names, as revoked_entries gives them."""
 
     serial: str
     revoked_at: dt.datetime
     reason: str | None
 
 
-def revoked_entries(connection: Connection, issuer_id: int) -> list[RevokedEntry]:
-    """Every revoked certificate of the CA, expired ones included (RFC 5280 allows either)."""
-    rows = connection.execute(
-        select(certificates.c.serial, certificates.c.revoked_at, certificates.c.revocation_reason)
+def revoked_entries_query(issuer_id: int) -> Select[str, dt.datetime, str | None]:
+    """Every revoked certificate of the CA, expired ones included (RFC 5280 allows either), in
+    id order: ix_certificates_issuer_status_id gives them in that order, with no sort.
+
+    revoked_at is read as the database gives it, without UTCDateTime's conversion (Python calls
+    per row, ~1.5 us: 1.5 s of a million-entry CRL): in UTC, but naive on SQLite, which keeps
+    no offset."""
+    return (
+        select(
+            certificates.c.serial,
+            type_coerce(certificates.c.revoked_at, DateTime(timezone=True)),
+            certificates.c.revocation_reason,
+        )
         .where(certificates.c.issuer_id == issuer_id, certificates.c.status == "revoked")
         .order_by(certificates.c.id)
-    ).all()
-    return [RevokedEntry(row.serial, row.revoked_at, row.revocation_reason) for row in rows]
+    )
+
+
+def revoked_entries(connection: Connection, issuer_id: int) -> list[RevokedEntry]:
+    """The CA's revoked certificates as a list, revoked_at an aware datetime in UTC."""
+    query = revoked_entries_query(issuer_id).with_only_columns(
+        certificates.c.serial, certificates.c.revoked_at, certificates.c.revocation_reason
+    )
+    return [RevokedEntry._make(row) for row in connection.execute(query)]
 
 
 def stream_revoked_entries(
     connection: Connection, issuer_id: int, *, batch: int = 10_000
-) -> Iterator[RevokedEntry]:
-    """revoked_entries one at a time, fetched `batch` rows at a time (a server-side cursor
-    where the database has one), so that a CRL of a million entries never holds them all as
-    Python objects (issue 6, item 4). Consume it before the connection closes."""
-    result = connection.execute(
-        select(certificates.c.serial, certificates.c.revoked_at, certificates.c.revocation_reason)
-        .where(certificates.c.issuer_id == issuer_id, certificates.c.status == "revoked")
-        .order_by(certificates.c.id),
-        execution_options={"yield_per": batch},
+) -> Iterator[RevokedRow]:
+    """revoked_entries_query's rows one at a time, fetched `batch` rows at a time (a
+    server-side cursor where the database has one), so that a CRL of a million entries never
+    holds them all as Python objects (issue 6, item 4). Consume it before the connection
+    closes. revoked_at is naive on SQLite (see revoked_entries_query): crl_der takes a naive
+    datetime as UTC."""
+    rows = connection.execute(
+        revoked_entries_query(issuer_id), execution_options={"yield_per": batch}
     )
-    for row in result:
-        yield RevokedEntry(row.serial, row.revoked_at, row.revocation_reason)
+    # The rows are passed on as they come: they unpack as tuples do, all crl_der asks of them.
+    # An object made per row, with its columns looked up by name, cost ~2 us more a row.
+    yield from cast("Iterator[RevokedRow]", rows)
 
 
 def site_of(connection: Connection, certificate_id: int) -> int | None:

@@ -96,6 +96,9 @@ certificates = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("enrollment_id", String(32), ForeignKey("enrollments.id"), nullable=True),
     UniqueConstraint("issuer_id", "serial", name="uq_certificates_issuer_serial"),
+    # The CRL reads one CA's revoked certificates in id order straight from this index: with
+    # only the unique index above, the database fetches every certificate of the CA and sorts.
+    Index("ix_certificates_issuer_status_id", "issuer_id", "status", "id"),
 )
 
 # A relying web site: sends its users to enrollment, hears of them by webhook, and may take
@@ -217,8 +220,9 @@ outbox_messages = Table(
     Index("ix_outbox_messages_due", "channel", "next_attempt_at"),
 )
 
-# The current CRL of each CA, shared by every worker and instance. The number only grows: each
-# new CRL claims the next one in the same transaction that stores it.
+# The current CRL of each CA, shared by every worker and instance. crl_number is the number
+# claimed last and only grows; a CRL is built after its claim is committed, and kept only if no
+# revocation was counted in generation meanwhile and no newer CRL (stored_number) was kept.
 crl_state = Table(
     "crl_state",
     metadata,
@@ -228,6 +232,8 @@ crl_state = Table(
     Column("this_update", UTCDateTime, nullable=True),
     Column("next_update", UTCDateTime, nullable=True),
     Column("stale", Boolean, nullable=False),
+    Column("generation", Integer, nullable=False, server_default="0"),
+    Column("stored_number", Integer, nullable=True),
 )
 
 # The audit log: append-only, each event carrying the hash of the one before it. Ids are
