@@ -452,7 +452,12 @@ def test_assertion_with_a_header_we_do_not_sign_is_refused(
         services.assertions.verify(token, site_name=SITE, now=moment)
 
 
-@pytest.mark.parametrize("text", ["", "abc", "a.b.c", "x" * 5000, secrets.token_urlsafe(40)])
+@pytest.mark.parametrize(
+    "text",
+    ["", "abc", "a.b.c", "x" * 5000, secrets.token_urlsafe(40)],
+    # Stable ids: parallel test workers must collect the same names (pytest-xdist).
+    ids=["empty", "one-part", "three-parts", "long", "random"],
+)
 def test_garbage_is_refused_as_invalid(services: Services, text: str) -> None:
     with pytest.raises(ReturnAssertionInvalidError):
         services.assertions.verify(text, site_name=SITE, now=now())
