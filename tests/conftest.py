@@ -18,12 +18,13 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 
 from hsm.softhsm import init_token
 from pwa_server.initialise import initialise
 from pwa_server.runtime import Services, open_services
 from pwa_server.settings import Settings
+from pwa_server.store.database import create_database_engine, migrate
 from tests.serving import ShomeiServer, free_port
 
 POSTGRES_URL = os.environ.get("SHOMEI_TEST_POSTGRES_URL")
@@ -137,6 +138,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     with admin.begin() as connection:
         connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
     admin.dispose()
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """An engine on `database_url`, migrated to the newest schema."""
+    opened = create_database_engine(database_url)
+    migrate(opened)
+    yield opened
+    opened.dispose()
 
 
 @pytest.fixture(scope="session")

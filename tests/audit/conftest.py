@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 
-import pytest
 from sqlalchemy import Engine, text
 
 from pwa_server.audit import ActorKind, AuditAction, Outcome, record
-from pwa_server.store.database import create_database_engine, migrate
 
 START = dt.datetime(2026, 4, 1, 9, 0, 0, 123456, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    """A migrated, empty database (SQLite, and PostgreSQL when configured)."""
-    created = create_database_engine(database_url)
-    migrate(created)
-    yield created
-    created.dispose()
 
 
 def append(engine: Engine, count: int, *, start: int = 0) -> list[int]:

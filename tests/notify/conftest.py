@@ -23,21 +23,11 @@ from sqlalchemy import Engine
 
 from pwa_server.notify.mail import compose
 from pwa_server.notify.outbox import OutboxMessage, enqueue_mail, message_by_id
-from pwa_server.store.database import create_database_engine, migrate
 from tests.conftest import free_port
 
 NOW = dt.datetime(2025, 4, 1, 9, 0, 0, tzinfo=dt.UTC)
 SUBJECT = "【証明書】ダウンロードのご案内 — 山田 太郎 様"
 TEXT = "山田 太郎 様\n\n証明書ユーザーID: shomei-0042\nhttps://localhost:8443/d/ABC\n"
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    """An engine on a database migrated to the newest schema."""
-    opened = create_database_engine(database_url)
-    migrate(opened)
-    yield opened
-    opened.dispose()
 
 
 def japanese_mail(

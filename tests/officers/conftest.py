@@ -4,7 +4,6 @@ software authenticators standing in for security keys and browsers."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -13,7 +12,6 @@ from sqlalchemy import Engine
 from pwa_server.officers.models import Officer
 from pwa_server.officers.roles import Role
 from pwa_server.officers.service import OfficerService
-from pwa_server.store.database import create_database_engine, migrate
 from tests.officers.authenticator import SoftwareAuthenticator
 
 RP_ID = "console.example"
@@ -34,15 +32,6 @@ class Clock:
 
     def advance(self, delta: dt.timedelta) -> None:
         self.current += delta
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    """A migrated, empty database."""
-    opened = create_database_engine(database_url)
-    migrate(opened)
-    yield opened
-    opened.dispose()
 
 
 @pytest.fixture

@@ -77,15 +77,6 @@ def client_certificate(services: Services) -> x509.Certificate:
     return certificate
 
 
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    """An empty database of its own (SQLite, and PostgreSQL when configured) for redemptions."""
-    created = create_database_engine(database_url)
-    migrate(created)
-    yield created
-    created.dispose()
-
-
 def sign(
     services: Services, certificate: x509.Certificate, at: dt.datetime, site: str = SITE
 ) -> str:

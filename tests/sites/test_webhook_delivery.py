@@ -32,7 +32,7 @@ from pwa_server.sites.webhook_delivery import (
     verify_signature,
 )
 from pwa_server.sites.webhooks import WEBHOOK, EventType, enqueue_event
-from pwa_server.store.database import create_database_engine, migrate
+from pwa_server.store.database import create_database_engine
 from pwa_server.store.enrollments import insert_enrollment
 from pwa_server.store.sites import SiteRow, update_site
 from tests.conftest import free_port
@@ -114,15 +114,6 @@ def receiver() -> Iterator[Receiver]:
 
 
 # --- database, sites and messages ----------------------------------------------------------
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    """An engine on a database migrated to the newest schema."""
-    opened = create_database_engine(database_url)
-    migrate(opened)
-    yield opened
-    opened.dispose()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ PostgreSQL; and the index the CRL query reads the revoked certificates from."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,15 +20,6 @@ from pwa_server.store.crls import (
 )
 from pwa_server.store.database import create_database_engine, migrate
 from tests.store.test_repositories import NOW, add_authority, add_certificate
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    """An engine on a database migrated to the newest schema."""
-    opened = create_database_engine(database_url)
-    migrate(opened)
-    yield opened
-    opened.dispose()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,20 +17,10 @@ from pwa_server.store.authorities import (
     issued_count,
 )
 from pwa_server.store.certificates import certificate_by_serial, insert_certificate
-from pwa_server.store.database import create_database_engine, migrate
 from pwa_server.store.tables import certificate_authorities, certificates
 
 NOW = dt.datetime(2025, 4, 1, 12, 30, 15, 123456, tzinfo=dt.UTC)
 JST = dt.timezone(dt.timedelta(hours=9), "JST")
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    """An engine on a database migrated to the newest schema."""
-    opened = create_database_engine(database_url)
-    migrate(opened)
-    yield opened
-    opened.dispose()
 
 
 def fingerprint(content: bytes) -> str:
