@@ -24,10 +24,10 @@ from pwa_server.runtime import Services
 from pwa_server.store.certificates import (
     RevokedCertificate,
     RevokedRow,
-    insert_certificate,
     revoke_certificate,
 )
 from pwa_server.store.database import create_database_engine, migrate
+from tests.store.test_repositories import add_certificate
 
 NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 LATER = NOW + dt.timedelta(minutes=1)
@@ -56,19 +56,8 @@ def ca(services: Services, database_url: str) -> Iterator[Ca]:
             certificate=services.issuing.certificate,
             now=NOW,
         )
-        for index, serial in enumerate(("a1", "a2")):
-            insert_certificate(
-                connection,
-                issuer_id=authority_id,
-                serial=serial,
-                profile="client",
-                subject=f"CN=u{index}",
-                not_before=NOW,
-                not_after=NOW + dt.timedelta(days=365),
-                certificate_der=b"\x30\x00",
-                sha256_fingerprint=f"{index:064x}",
-                created_at=NOW,
-            )
+        for serial in ("a1", "a2"):
+            add_certificate(connection, authority_id, serial)
         revoke_certificate(connection, authority_id, "a1", reason="superseded", now=NOW)
     yield Ca(database_url, engine, dataclasses.replace(services.issuing, id=authority_id))
     engine.dispose()

@@ -23,13 +23,13 @@ from pwa_server.pki.hierarchy import record_authority
 from pwa_server.runtime import Services
 from pwa_server.store.certificates import (
     RevokedEntry,
-    insert_certificate,
     revoke_certificate,
     revoked_entries,
     stream_revoked_entries,
 )
 from pwa_server.store.database import create_database_engine, migrate
 from tests.conftest import openssl
+from tests.store.test_repositories import add_certificate
 
 NOW = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.UTC)
 JST = dt.timezone(dt.timedelta(hours=9))
@@ -438,19 +438,8 @@ def test_current_crl_lists_what_the_database_holds_read_as_a_stream(
         reasons = [*OPENSSL_REASONS, "unspecified"]
         serials = [format(x509.random_serial_number(), "x") for _ in range(25)]
         with engine.begin() as connection:
-            for index, serial in enumerate(serials):
-                insert_certificate(
-                    connection,
-                    issuer_id=authority_id,
-                    serial=serial,
-                    profile="client",
-                    subject=f"CN=u{index}",
-                    not_before=NOW,
-                    not_after=NOW + dt.timedelta(days=365),
-                    certificate_der=b"\x30\x00",
-                    sha256_fingerprint=f"{index:064x}",
-                    created_at=NOW,
-                )
+            for serial in serials:
+                add_certificate(connection, authority_id, serial)
             for index, serial in enumerate(serials[:20]):
                 revoke_certificate(
                     connection,
