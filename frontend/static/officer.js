@@ -52,15 +52,20 @@
     });
   }
 
-  function registration(button, base, extra) {
+  // `confirm` (adding a key): a promise of extra fields, asked before the new key is made.
+  function registration(button, base, confirm) {
     button.addEventListener("click", function () {
       var label = document.getElementById("key-label");
-      options(base + "/options").then(function (json) {
+      var extra = {};
+      (confirm ? confirm() : Promise.resolve({})).then(function (fields) {
+        extra = fields;
+        return options(base + "/options");
+      }).then(function (json) {
         var publicKey = PublicKeyCredential.parseCreationOptionsFromJSON(json);
         return navigator.credentials.create({ publicKey: publicKey });
       }).then(function (credential) {
         var body = { credential: credential.toJSON(), label: label ? label.value : "" };
-        return answer(base, Object.assign(body, extra || {}), button.dataset.failed);
+        return answer(base, Object.assign(body, extra), button.dataset.failed);
       }).catch(function (error) { show(button.dataset.failed + " (" + error.message + ")"); });
     });
   }
@@ -68,7 +73,14 @@
   var register = document.getElementById("register");
   if (register) { registration(register, "/officer/register/" + register.dataset.token); }
   var addKey = document.getElementById("add-key");
-  if (addKey) { registration(addKey, "/officer/keys"); }
+  if (addKey) {
+    // A key already registered confirms the new one first (step-up), as for every change.
+    registration(addKey, "/officer/keys", function () {
+      return assertion("/officer/step-up/options").then(function (credential) {
+        return { assertion: credential };
+      });
+    });
+  }
 
   // Sensitive actions: the form is sent only with a fresh assertion of the officer's key.
   document.querySelectorAll("form[data-step-up]").forEach(function (form) {

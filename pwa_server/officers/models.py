@@ -78,6 +78,15 @@ class OfficerKey:
 
 
 @dataclass(frozen=True)
+class StepUp:
+    """A fresh assertion of the officer's key (WebAuthn JSON) and the challenge it answers,
+    confirming one change (step-up)."""
+
+    credential_json: str
+    challenge: bytes
+
+
+@dataclass(frozen=True)
 class InvitationLink:
     """A one-time registration link, shown once: its token is stored only as a hash."""
 

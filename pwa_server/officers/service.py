@@ -13,11 +13,10 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, Engine
 
-from pwa_server.officers import ceremonies, challenges
+from pwa_server.audit import ActorKind, AuditAction, JsonValue, record
+from pwa_server.officers import assertions, ceremonies
 from pwa_server.officers.ceremonies import Ceremony, KnownKey, RelyingParty, origin_of
 from pwa_server.officers.errors import (
-    AssertionRefusedError,
-    AssertionReplayedError,
     BootstrapRefusedError,
     InvalidOfficerInputError,
     InvitationExpiredError,
@@ -30,15 +29,20 @@ from pwa_server.officers.errors import (
     OfficerNotFoundError,
     PermissionDeniedError,
     RegistrationRefusedError,
-    UnknownCredentialError,
-    WrongOfficerError,
 )
-from pwa_server.officers.models import Invitation, InvitationLink, Officer, OfficerKey
+from pwa_server.officers.models import (
+    Invitation,
+    InvitationLink,
+    Officer,
+    OfficerKey,
+    StepUp,
+    encode_credential_id,
+)
 from pwa_server.officers.policy import INVITATION_VALIDITY
 from pwa_server.officers.roles import Permission, Role
 from pwa_server.settings import Settings
 from pwa_server.store import officers as store
-from pwa_server.store.officers import ACTIVE, InvitationRow
+from pwa_server.store.officers import ACTIVE, CredentialRow, InvitationRow
 
 MAX_NAME_LENGTH = 255
 BOOTSTRAP_DISPLAY_NAME = "First security officer"
@@ -215,11 +219,22 @@ class OfficerService:
         credential_json: str,
         expected_challenge: bytes,
         label: str,
+        confirmation: StepUp,
         now: datetime,
+        client: str | None = None,
     ) -> OfficerKey:
-        """Verify and store another key of the officer."""
+        """Verify and store another key of the officer, audited with it.
+
+        `confirmation` must be a fresh assertion by a key the officer registered before:
+        whoever holds a copy of the console session alone must not add a key of their own.
+        """
         label = _validated_name("label", label)
-        self._active(officer_id)
+        self.step_up(
+            officer_id=officer_id,
+            credential_json=confirmation.credential_json,
+            expected_challenge=confirmation.challenge,
+            now=now,
+        )
         key = ceremonies.verify_registration(
             self.party,
             credential_json=credential_json,
@@ -229,22 +244,26 @@ class OfficerService:
         with self.engine.begin() as connection:
             _insert_key(connection, officer_id, key, label, now)
             stored = store.credential_by_id(connection, key.credential_id)
-        if stored is None:
-            raise KeyNotFoundError("the new key was not stored")
+            if stored is None:
+                raise KeyNotFoundError("the new key was not stored")
+            _audit_key(connection, AuditAction.OFFICER_CREDENTIAL_ADDED, stored, client, now)
         return OfficerKey.from_row(stored)
 
-    def remove_key(self, *, officer_id: str, credential_id: bytes, now: datetime) -> None:
-        """Remove one of the officer's keys; the last one stays (LastKeyError)."""
+    def remove_key(
+        self, *, officer_id: str, credential_id: bytes, now: datetime, client: str | None = None
+    ) -> None:
+        """Remove one of the officer's keys, audited with it; the last one stays
+        (LastKeyError). The caller checked a fresh assertion (step-up) of the officer."""
         self._active(officer_id)
         with self.engine.begin() as connection:
-            if store.delete_credential_unless_last(
+            stored = store.credential_by_id(connection, credential_id)
+            if stored is None or stored.officer_id != officer_id:
+                raise KeyNotFoundError(f"officer {officer_id} has no such key")
+            if not store.delete_credential_unless_last(
                 connection, officer_id=officer_id, credential_id=credential_id
             ):
-                return
-            stored = store.credential_by_id(connection, credential_id)
-        if stored is None or stored.officer_id != officer_id:
-            raise KeyNotFoundError(f"officer {officer_id} has no such key")
-        raise LastKeyError("an officer keeps at least one key: add another one first")
+                raise LastKeyError("an officer keeps at least one key: add another one first")
+            _audit_key(connection, AuditAction.OFFICER_CREDENTIAL_REMOVED, stored, client, now)
 
     # Sign-in and step-up
 
@@ -262,58 +281,30 @@ class OfficerService:
         self, *, credential_json: str, expected_challenge: bytes, now: datetime
     ) -> Officer:
         """Sign in: the officer whose registered key made this assertion."""
-        return self._verify_assertion(credential_json, expected_challenge, None, now)
+        row = assertions.verify_assertion(
+            self.engine,
+            self.party,
+            credential_json=credential_json,
+            expected_challenge=expected_challenge,
+            officer_id=None,
+            now=now,
+        )
+        return Officer.from_row(row)
 
     def step_up(
         self, *, officer_id: str, credential_json: str, expected_challenge: bytes, now: datetime
     ) -> Officer:
-        """A fresh assertion before a sensitive action: as `authenticate`, and the key must be
-        one of `officer_id`'s (the web layer records the time of the step-up)."""
-        return self._verify_assertion(credential_json, expected_challenge, officer_id, now)
-
-    def _verify_assertion(
-        self, credential_json: str, expected_challenge: bytes, officer_id: str | None, now: datetime
-    ) -> Officer:
-        issued = challenges.issued_at(expected_challenge, now=now)
-        assertion = ceremonies.parse_assertion(credential_json)
-        with self.engine.connect() as connection:
-            credential = store.credential_by_id(connection, assertion.credential_id)
-            owner = store.officer_by_id(connection, credential.officer_id) if credential else None
-        if credential is None or owner is None:
-            raise UnknownCredentialError()
-        # WebAuthn §7.2 step 6: a user handle, when the authenticator gives one, names the
-        # account the key was registered to.
-        if assertion.user_handle is not None and assertion.user_handle != owner.id.encode():
-            raise AssertionRefusedError("the user handle is not the key's officer")
-        verified = ceremonies.verify_assertion(
+        """A fresh assertion before a sensitive action: as `authenticate`, the key must be one
+        of `officer_id`'s and the challenge at most STEP_UP_MAX_AGE old."""
+        row = assertions.verify_step_up(
+            self.engine,
             self.party,
-            assertion,
+            officer_id=officer_id,
+            credential_json=credential_json,
             expected_challenge=expected_challenge,
-            public_key=credential.public_key,
-            stored_sign_count=credential.sign_count,
+            now=now,
         )
-        if officer_id is not None and owner.id != officer_id:
-            raise WrongOfficerError()
-        if owner.status != ACTIVE:
-            raise OfficerDisabledError(f"officer {owner.id} is disabled")
-        with self.engine.begin() as connection:
-            if not store.record_credential_use(
-                connection,
-                credential,
-                sign_count=verified.new_sign_count,
-                backed_up=verified.credential_backed_up,
-                challenge_issued_at=issued,
-                now=now,
-            ):
-                raise AssertionReplayedError()
-            if officer_id is None:
-                store.record_sign_in(connection, owner.id, now=now)
-            latest = store.officer_by_id(connection, owner.id)
-            if latest is None or latest.status != ACTIVE:
-                raise OfficerDisabledError(
-                    f"officer {owner.id} is disabled"
-                )  # disabled meanwhile; nothing is stored
-        return Officer.from_row(latest)
+        return Officer.from_row(row)
 
     # Officers
 
@@ -405,6 +396,31 @@ def _insert_key(
         now=now,
     ):
         raise RegistrationRefusedError("this key is registered already")
+
+
+def _audit_key(
+    connection: Connection,
+    action: AuditAction,
+    key: CredentialRow,
+    client: str | None,
+    now: datetime,
+) -> None:
+    details: dict[str, JsonValue] = {
+        "label": key.label,
+        "key": encode_credential_id(key.credential_id),
+    }
+    if client is not None:
+        details["client"] = client
+    record(
+        connection,
+        actor_kind=ActorKind.OFFICER,
+        actor=key.officer_id,
+        action=action,
+        subject_kind="officer",
+        subject=key.officer_id,
+        details=details,
+        now=now,
+    )
 
 
 def _token_hash(token: str) -> str:

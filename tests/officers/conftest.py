@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import Engine
 
-from pwa_server.officers.models import Officer
+from pwa_server.officers.models import Officer, StepUp
 from pwa_server.officers.roles import Role
 from pwa_server.officers.service import OfficerService
 from tests.officers.authenticator import SoftwareAuthenticator
@@ -81,6 +81,12 @@ class Member:
 
     officer: Officer
     key: SoftwareAuthenticator
+
+
+def confirmation(service: OfficerService, member: Member, now: dt.datetime) -> StepUp:
+    """A fresh assertion of the member's key, as the console asks before a change."""
+    ceremony = service.step_up_options(officer_id=member.officer.id, now=now)
+    return StepUp(member.key.get(ceremony.options_json), ceremony.challenge)
 
 
 @dataclass(frozen=True)

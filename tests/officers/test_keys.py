@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from pwa_server.audit import events
 from pwa_server.officers.errors import (
     ChallengeExpiredError,
     InvalidOfficerInputError,
@@ -18,10 +19,20 @@ from pwa_server.officers.errors import (
     RegistrationRefusedError,
     UnknownCredentialError,
 )
-from pwa_server.officers.models import decode_credential_id, encode_credential_id
+from pwa_server.officers.models import StepUp, decode_credential_id, encode_credential_id
+from pwa_server.officers.notices import account_notices
 from pwa_server.officers.service import OfficerService
 from tests.officers.authenticator import InvalidStateError, SoftwareAuthenticator, b64url
-from tests.officers.conftest import ORIGIN, RP_ID, Clock, Member, Team, register, sign_in
+from tests.officers.conftest import (
+    ORIGIN,
+    RP_ID,
+    Clock,
+    Member,
+    Team,
+    confirmation,
+    register,
+    sign_in,
+)
 
 
 def add_key(
@@ -37,6 +48,7 @@ def add_key(
         credential_json=authenticator.create(ceremony.options_json),
         expected_challenge=ceremony.challenge,
         label=label,
+        confirmation=confirmation(service, member, now),
         now=now,
     )
 
@@ -204,6 +216,7 @@ def test_a_key_registered_already_is_refused(
         credential_json=response,
         expected_challenge=ceremony.challenge,
         label="one",
+        confirmation=confirmation(service, team.auditor, clock()),
         now=clock(),
     )
 
@@ -213,6 +226,7 @@ def test_a_key_registered_already_is_refused(
             credential_json=response,
             expected_challenge=ceremony.challenge,
             label="two",
+            confirmation=confirmation(service, first, clock()),
             now=clock(),
         )
     assert len(service.keys(first.officer.id)) == 1
@@ -290,3 +304,59 @@ def test_removing_two_keys_at_once_leaves_one(
 
 def test_credential_ids_read_back_from_their_text() -> None:
     assert decode_credential_id(encode_credential_id(b"\xff\x00key")) == b"\xff\x00key"
+
+
+def test_adding_a_key_without_a_fresh_assertion_of_a_registered_key_is_refused(
+    service: OfficerService, clock: Clock, first: Member
+) -> None:
+    intruder = SoftwareAuthenticator(ORIGIN)
+    ceremony = service.add_key_options(officer_id=first.officer.id, now=clock())
+    response = intruder.create(ceremony.options_json)
+    # The new key answering the step-up itself, and the officer's key two minutes late.
+    own = service.step_up_options(officer_id=first.officer.id, now=clock())
+    late = confirmation(service, first, clock())
+    clock.advance(dt.timedelta(minutes=2))
+    attempts = [
+        StepUp(intruder.get(own.options_json, credential=intruder.credentials[0]), own.challenge),
+        late,
+    ]
+
+    for attempt in attempts:
+        with pytest.raises((UnknownCredentialError, ChallengeExpiredError)):
+            service.add_key(
+                officer_id=first.officer.id,
+                credential_json=response,
+                expected_challenge=ceremony.challenge,
+                label="intruder",
+                confirmation=attempt,
+                now=clock(),
+            )
+    assert [key.label for key in service.keys(first.officer.id)] == ["blue key"]
+
+
+def test_adding_and_removing_a_key_are_audited_with_the_change(
+    service: OfficerService, clock: Clock, first: Member
+) -> None:
+    spare = SoftwareAuthenticator(ORIGIN)
+    add_key(service, first, spare, clock(), label="drawer key")
+    service.remove_key(
+        officer_id=first.officer.id,
+        credential_id=spare.credentials[0].credential_id,
+        now=clock(),
+        client="192.0.2.7",
+    )
+
+    changes = [
+        (event.action, event.subject, json.loads(event.details or "{}")["label"])
+        for event in events(service.engine, limit=10, subject=first.officer.id)
+        if event.action.startswith("officer.credential")
+    ]
+    assert changes == [
+        ("officer.credential_removed", first.officer.id, "drawer key"),
+        ("officer.credential_added", first.officer.id, "drawer key"),
+    ]
+    notices = account_notices(service.engine, first.officer.id, now=clock())
+    assert [(notice.label, notice.client) for notice in notices] == [
+        ("drawer key", "192.0.2.7"),
+        ("drawer key", ""),
+    ]

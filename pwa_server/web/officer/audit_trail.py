@@ -8,6 +8,11 @@ from pwa_server.audit import ActorKind, AuditAction, JsonValue, Outcome, record
 from pwa_server.web.officer.guard import services_of
 
 
+def client_address(request: Request) -> str:
+    """The client's address as the audit trail names it."""
+    return request.client.host if request.client else "unknown"
+
+
 def record_console_event(
     request: Request,
     *,
@@ -21,7 +26,7 @@ def record_console_event(
 ) -> None:
     """Append one event; the client's address goes into its details."""
     services = services_of(request)
-    client = request.client.host if request.client else "unknown"
+    client = client_address(request)
     with services.engine.begin() as connection:
         record(
             connection,

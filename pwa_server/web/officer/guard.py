@@ -13,10 +13,8 @@ from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
-from pwa_server.officers import challenges
-from pwa_server.officers.errors import ChallengeExpiredError
 from pwa_server.officers.models import Officer
-from pwa_server.officers.policy import idle_expired, step_up_fresh
+from pwa_server.officers.policy import idle_expired
 from pwa_server.officers.roles import Permission
 from pwa_server.runtime import Services
 from pwa_server.web.csrf import FIELD as CSRF_FIELD
@@ -77,20 +75,26 @@ def sign_out(request: Request) -> None:
 
 
 def remember_challenge(request: Request, purpose: str, challenge: bytes) -> None:
-    """Keep a ceremony's challenge in the signed session until its answer comes."""
-    request.session[_CHALLENGE] = {
-        "purpose": purpose,
-        "value": base64.urlsafe_b64encode(challenge).decode("ascii"),
-    }
+    """Keep a ceremony's challenge in the signed session until its answer comes; one per
+    purpose, since adding a key answers a step-up and a registration together."""
+    kept: Any = request.session.get(_CHALLENGE)
+    pending = dict(kept) if isinstance(kept, dict) else {}
+    pending[purpose] = base64.urlsafe_b64encode(challenge).decode("ascii")
+    request.session[_CHALLENGE] = pending
 
 
 def take_challenge(request: Request, purpose: str) -> bytes:
     """The challenge of the ceremony `purpose`, removed so that it answers once."""
-    kept: Any = request.session.pop(_CHALLENGE, None)
-    if not isinstance(kept, dict) or kept.get("purpose") != purpose:
+    kept: Any = request.session.get(_CHALLENGE)
+    if not isinstance(kept, dict):
+        return b""
+    pending = dict(kept)
+    value = pending.pop(purpose, None)
+    request.session[_CHALLENGE] = pending
+    if not isinstance(value, str):
         return b""
     try:
-        return base64.urlsafe_b64decode(str(kept.get("value", "")))
+        return base64.urlsafe_b64decode(value)
     except ValueError:
         return b""
 
@@ -107,18 +111,12 @@ def step_up(request: Request, officer: Officer, form: FormData) -> None:
     """A sensitive action: the form must carry a fresh assertion of this officer's key,
     answering the challenge the console just asked for (raises OfficerError otherwise)."""
     services = services_of(request)
-    now = services.now()
     assertion = form.get(ASSERTION_FIELD)
-    challenge = take_challenge(request, "step-up")
-    # The challenge says when the console asked for the key: a confirmation is fresh only
-    # for STEP_UP_MAX_AGE, shorter than a sign-in ceremony may take.
-    if not step_up_fresh(challenges.issued_at(challenge, now=now), now=now):
-        raise ChallengeExpiredError()
     services.officers.step_up(
         officer_id=officer.id,
         credential_json=assertion if isinstance(assertion, str) else "",
-        expected_challenge=challenge,
-        now=now,
+        expected_challenge=take_challenge(request, "step-up"),
+        now=services.now(),
     )
 
 

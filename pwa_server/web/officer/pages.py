@@ -14,12 +14,14 @@ from starlette.routing import Route
 
 from pwa_server.audit import AuditAction, events, verify
 from pwa_server.officers.errors import OfficerError
-from pwa_server.officers.models import decode_credential_id
+from pwa_server.officers.models import StepUp, decode_credential_id
+from pwa_server.officers.notices import account_notices
 from pwa_server.officers.roles import Permission, Role
 from pwa_server.pki.authority import fingerprint
 from pwa_server.store.authorities import all_authorities, issued_count
-from pwa_server.web.officer.audit_trail import record_officer_event
+from pwa_server.web.officer.audit_trail import client_address, record_officer_event
 from pwa_server.web.officer.guard import (
+    ASSERTION_FIELD,
     check_csrf_header,
     confirmed_form,
     officer_for,
@@ -38,7 +40,12 @@ async def overview(request: Request) -> Response:
     if not await run_in_threadpool(services.officers.has_officers):
         return console_page(request, "officer/no_officers.html", None)
     officer = officer_for(request, Permission.VIEW_CONSOLE)
-    return console_page(request, "officer/overview.html", officer)
+    notices = await run_in_threadpool(
+        account_notices, services.engine, officer.id, now=services.now()
+    )
+    return console_page(
+        request, "officer/overview.html", officer, notices=notices, actions=AuditAction
+    )
 
 
 async def hsm_page(request: Request) -> Response:
@@ -177,7 +184,8 @@ async def add_key_options(request: Request) -> Response:
 
 
 async def add_key(request: Request) -> Response:
-    """POST /officer/keys: the new key (the ceremony itself needs the officer's presence)."""
+    """POST /officer/keys: the new key, with a fresh assertion of one of the officer's keys
+    (`assertion`, answering a step-up challenge) that confirms adding it."""
     check_csrf_header(request)
     officer = officer_for(request, Permission.VIEW_CONSOLE)
     services = services_of(request)
@@ -188,24 +196,20 @@ async def add_key(request: Request) -> Response:
     body = body if isinstance(body, dict) else {}
     label = body.get("label")
     try:
-        key = await run_in_threadpool(
+        await run_in_threadpool(
             services.officers.add_key,
             officer_id=officer.id,
             credential_json=json.dumps(body.get("credential")),
             expected_challenge=take_challenge(request, "add-key"),
             label=label if isinstance(label, str) and label.strip() else "security key",
+            confirmation=StepUp(
+                json.dumps(body.get(ASSERTION_FIELD)), take_challenge(request, "step-up")
+            ),
             now=services.now(),
+            client=client_address(request),
         )
     except OfficerError as error:
         return JSONResponse({"error": str(error)}, status_code=400)
-    await run_in_threadpool(
-        record_officer_event,
-        request,
-        officer.id,
-        AuditAction.OFFICER_CREDENTIAL_ADDED,
-        officer.id,
-        {"label": key.label},
-    )
     return JSONResponse({"redirect": "/officer/officers"})
 
 
@@ -220,13 +224,7 @@ async def remove_key(request: Request) -> Response:
         officer_id=officer.id,
         credential_id=credential_id,
         now=services.now(),
-    )
-    await run_in_threadpool(
-        record_officer_event,
-        request,
-        officer.id,
-        AuditAction.OFFICER_CREDENTIAL_REMOVED,
-        officer.id,
+        client=client_address(request),
     )
     return RedirectResponse("/officer/officers", status_code=303)
 
