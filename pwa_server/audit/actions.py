@@ -28,6 +28,7 @@ class AuditAction(enum.StrEnum):
     OFFICER_SIGNED_IN = "officer.signed_in"
     OFFICER_SIGN_IN_FAILED = "officer.sign_in_failed"
     OFFICER_SIGNED_OUT = "officer.signed_out"
+    OFFICER_SESSIONS_ENDED = "officer.sessions_ended"  # "sign out everywhere else"
     OFFICER_INVITED = "officer.invited"
     OFFICER_REGISTERED = "officer.registered"
     OFFICER_CREDENTIAL_ADDED = "officer.credential_added"

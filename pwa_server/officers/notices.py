@@ -1,7 +1,7 @@
-"""What the console tells an officer about their own account: the changes to their keys (and
-sessions) of the last weeks, read back from the audit log. Officers have no mail address, so
-this notice on the overview, seen at every sign-in, is how they learn of a key they did not
-add."""
+"""Changes to an officer's own account (keys, sessions): recorded in the audit log in the
+transaction that makes them, and read back as the notices the console shows the officer.
+Officers have no mail address, so this notice on the overview, seen at every sign-in, is how
+they learn of a key they did not add."""
 
 from __future__ import annotations
 
@@ -9,15 +9,19 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
-from pwa_server.audit import AuditAction, events
+from pwa_server.audit import ActorKind, AuditAction, JsonValue, events, record
 
 # Long enough to span a holiday between two sign-ins.
 NOTICE_PERIOD = dt.timedelta(days=30)
 # Each kind of change, newest first: enough to see a pattern, short enough to read.
 _PER_ACTION = 5
-NOTICED = (AuditAction.OFFICER_CREDENTIAL_ADDED, AuditAction.OFFICER_CREDENTIAL_REMOVED)
+NOTICED = (
+    AuditAction.OFFICER_CREDENTIAL_ADDED,
+    AuditAction.OFFICER_CREDENTIAL_REMOVED,
+    AuditAction.OFFICER_SESSIONS_ENDED,
+)
 
 
 @dataclass(frozen=True)
@@ -30,8 +34,28 @@ class AccountNotice:
     label: str
 
 
+def record_account_event(
+    connection: Connection,
+    officer_id: str,
+    action: AuditAction,
+    details: dict[str, JsonValue],
+    now: dt.datetime,
+) -> None:
+    """Append the officer's own change to their account, in the caller's transaction."""
+    record(
+        connection,
+        actor_kind=ActorKind.OFFICER,
+        actor=officer_id,
+        action=action,
+        subject_kind="officer",
+        subject=officer_id,
+        details=details,
+        now=now,
+    )
+
+
 def account_notices(engine: Engine, officer_id: str, *, now: dt.datetime) -> list[AccountNotice]:
-    """The changes to `officer_id`'s keys within NOTICE_PERIOD, newest first."""
+    """The changes to `officer_id`'s keys and sessions within NOTICE_PERIOD, newest first."""
     found = []
     for action in NOTICED:
         for event in events(engine, limit=_PER_ACTION, action=action, subject=officer_id):

@@ -6,6 +6,11 @@ import datetime as dt
 
 # A console left alone this long signs the officer out.
 IDLE_TIMEOUT = dt.timedelta(minutes=10)
+# A console session ends this long after sign-in, however busy it is.
+SESSION_LIFETIME = dt.timedelta(hours=8)
+# A session's "last seen" is written at most this often (so idling may end it this much
+# sooner than IDLE_TIMEOUT after the last request).
+LAST_SEEN_INTERVAL = dt.timedelta(minutes=1)
 # A sensitive action needs an assertion made no longer ago than this (step-up).
 STEP_UP_MAX_AGE = dt.timedelta(minutes=2)
 # An invitation link (bootstrap or invite) works once, within this time.

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, Engine
 
-from pwa_server.audit import ActorKind, AuditAction, JsonValue, record
+from pwa_server.audit import AuditAction, JsonValue
 from pwa_server.officers import assertions, ceremonies
 from pwa_server.officers.ceremonies import Ceremony, KnownKey, RelyingParty, origin_of
 from pwa_server.officers.errors import (
@@ -38,8 +38,10 @@ from pwa_server.officers.models import (
     StepUp,
     encode_credential_id,
 )
+from pwa_server.officers.notices import record_account_event
 from pwa_server.officers.policy import INVITATION_VALIDITY
 from pwa_server.officers.roles import Permission, Role
+from pwa_server.officers.sessions import OfficerSessions, end_sessions_of_disabled
 from pwa_server.settings import Settings
 from pwa_server.store import officers as store
 from pwa_server.store.officers import ACTIVE, CredentialRow, InvitationRow
@@ -66,6 +68,7 @@ class OfficerService:
         self.engine = engine
         self.party = RelyingParty(rp_id=rp_id, rp_name=rp_name, origin=origin)
         self.public_url = (public_url or origin).rstrip("/")
+        self.sessions = OfficerSessions(engine)
 
     @classmethod
     def from_settings(cls, settings: Settings, engine: Engine) -> OfficerService:
@@ -341,7 +344,7 @@ class OfficerService:
 
     def disable(self, *, by_officer_id: str, officer_id: str, now: datetime) -> Officer:
         """Disable an officer (not the last active security officer); their open invitations
-        end with it. Only who may MANAGE_OFFICERS."""
+        and console sessions end with it. Only who may MANAGE_OFFICERS."""
         self.require(officer_id=by_officer_id, permission=Permission.MANAGE_OFFICERS)
         target = self.officer(officer_id)
         with self.engine.begin() as connection:
@@ -359,6 +362,7 @@ class OfficerService:
                     "the last active security officer cannot be disabled"
                 )
             store.expire_open_invitations(connection, created_by=officer_id, now=now)
+            end_sessions_of_disabled(connection, officer_id, now)
         return self.officer(officer_id)
 
     def _active(self, officer_id: str) -> Officer:
@@ -411,16 +415,7 @@ def _audit_key(
     }
     if client is not None:
         details["client"] = client
-    record(
-        connection,
-        actor_kind=ActorKind.OFFICER,
-        actor=key.officer_id,
-        action=action,
-        subject_kind="officer",
-        subject=key.officer_id,
-        details=details,
-        now=now,
-    )
+    record_account_event(connection, key.officer_id, action, details, now)
 
 
 def _token_hash(token: str) -> str:

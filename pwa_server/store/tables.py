@@ -340,6 +340,23 @@ officer_invitations = Table(
     Column("used_at", UTCDateTime, nullable=True),
 )
 
+# Console sessions, server-side: the cookie carries a random token whose SHA-256 is the id,
+# so that signing out, idling and the absolute lifetime end a session whatever a copy of the
+# cookie says. last_seen_at is written at most once a minute.
+officer_sessions = Table(
+    "officer_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),  # SHA-256 of the token, hex
+    Column("officer_id", String(32), ForeignKey("officers.id"), nullable=False, index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime, nullable=True),
+    # signed_out | idle | expired | signed_out_elsewhere | officer_disabled
+    Column("end_reason", String(32), nullable=True),
+    Column("client_address", String(64), nullable=False),
+    Column("user_agent", String(255), nullable=False),
+)
+
 # A key ceremony: a change to the CA keys (a new issuing CA, retiring one) that runs only once
 # enough distinct security officers approved it. The number needed is fixed when it is
 # proposed; it leaves "open" by one conditional UPDATE, so that it runs at most once.

@@ -5,6 +5,7 @@ officer.js makes. Cheaper than Chromium, so the server's own checks can be tried
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import re
@@ -16,6 +17,7 @@ import httpx
 from tests.officers.authenticator import SoftwareAuthenticator
 from tests.serving import ShomeiServer
 
+SESSION_COOKIE = "__Host-session"
 _CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 
 
@@ -30,7 +32,9 @@ class ConsoleClient:
 
     @classmethod
     def open(cls, server: ShomeiServer, key: SoftwareAuthenticator | None = None) -> ConsoleClient:
-        http = server.client(base_url=server.base_url, follow_redirects=False)
+        http = server.client(
+            base_url=server.base_url, follow_redirects=False, headers={"accept-language": "en"}
+        )
         return cls(server, http, key or SoftwareAuthenticator(server.base_url))
 
     def close(self) -> None:
@@ -61,15 +65,19 @@ class ConsoleClient:
         credential = json.loads(self.key.create(options.text))
         answered = self.post_json(path, {"credential": credential, "label": label})
         assert answered.status_code == 200, answered.text
+        self.page("/officer/")  # a new session, with a CSRF token of its own
 
     def sign_in(self) -> httpx.Response:
-        """The sign-in page and the key's assertion: the server's answer."""
+        """The sign-in page and the key's assertion: the server's answer (then the overview,
+        for the new session's CSRF token)."""
         self.page("/officer/sign-in")
         options = self.post_json("/officer/sign-in/options")
         assert options.status_code == 200, options.text
-        return self.post_json(
+        answered = self.post_json(
             "/officer/sign-in", {"credential": json.loads(self.key.get(options.text))}
         )
+        self.page("/officer/")
+        return answered
 
     def step_up(self) -> dict[str, Any]:
         """A fresh assertion of the key, answering a step-up challenge (as officer.js asks)."""
@@ -94,6 +102,14 @@ class ConsoleClient:
         assert options.status_code == 200, options.text
         body["credential"] = json.loads(new_key.create(options.text))
         return self.post_json("/officer/keys", body)
+
+    def session_token(self) -> str:
+        """The console session's token, read from the signed cookie as the server does."""
+        cookie = next(c for c in self.http.cookies.jar if c.name == SESSION_COOKIE)
+        payload = (cookie.value or "").split(".")[0]
+        data = json.loads(base64.b64decode(payload + "=" * (-len(payload) % 4)))
+        token: str = data["officer_session"]
+        return token
 
     def copy(self, key: SoftwareAuthenticator | None = None) -> ConsoleClient:
         """Another client holding a copy of this one's session cookie (an attacker's)."""

@@ -4,33 +4,14 @@ the officer's own key confirms every key added."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
 from pwa_server.store.tables import audit_events, officer_credentials
 from tests.e2e.browser.officer import ConsoleServer
 from tests.e2e.console_client import ConsoleClient
 from tests.officers.authenticator import SoftwareAuthenticator
-
-
-@pytest.fixture(scope="module")
-def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleServer]:
-    server = ConsoleServer.initialised(tmp_path_factory.mktemp("keys"))
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def officer(console: ConsoleServer) -> Iterator[ConsoleClient]:
-    """The first security officer, signed in with one software key."""
-    client = ConsoleClient.open(console)
-    client.register(console.bootstrap_link())
-    yield client
-    client.close()
 
 
 def key_labels(console: ConsoleServer) -> list[str]:

@@ -5,12 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from pwa_server.audit import ActorKind, AuditAction, JsonValue, Outcome, record
-from pwa_server.web.officer.guard import services_of
-
-
-def client_address(request: Request) -> str:
-    """The client's address as the audit trail names it."""
-    return request.client.host if request.client else "unknown"
+from pwa_server.web.officer.guard import client_address, services_of
 
 
 def record_console_event(

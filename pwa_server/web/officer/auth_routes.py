@@ -18,9 +18,11 @@ from pwa_server.web.csrf import check_csrf
 from pwa_server.web.officer.audit_trail import record_console_event, record_officer_event
 from pwa_server.web.officer.guard import (
     check_csrf_header,
+    client_address,
     officer_for,
     remember_challenge,
     services_of,
+    session_token,
     sign_in,
     sign_out,
     take_challenge,
@@ -77,10 +79,7 @@ async def sign_in_answer(request: Request) -> Response:
     except OfficerError as error:
         await run_in_threadpool(_record_failed_sign_in, request, error)
         return _refused("sign-in refused: " + str(error), 403)
-    await run_in_threadpool(
-        record_officer_event, request, officer.id, AuditAction.OFFICER_SIGNED_IN, officer.id
-    )
-    sign_in(request, officer)
+    await sign_in(request, officer)
     return JSONResponse({"redirect": "/officer/"})
 
 
@@ -101,11 +100,15 @@ def _record_failed_sign_in(request: Request, error: OfficerError) -> None:
 async def sign_out_action(request: Request) -> Response:
     """POST /officer/sign-out"""
     check_csrf(request, await request.form())
-    officer_id = request.session.get("officer_id")
+    services = services_of(request)
+    token = session_token(request)
     sign_out(request)
-    if isinstance(officer_id, str):
+    if token:
         await run_in_threadpool(
-            record_officer_event, request, officer_id, AuditAction.OFFICER_SIGNED_OUT, officer_id
+            services.officers.sessions.end,
+            token,
+            client=client_address(request),
+            now=services.now(),
         )
     return RedirectResponse("/officer/sign-in", status_code=303)
 
@@ -169,7 +172,7 @@ async def register_answer(request: Request) -> Response:
         officer.id,
         {"role": officer.role.value},
     )
-    sign_in(request, officer)
+    await sign_in(request, officer)
     return JSONResponse({"redirect": "/officer/"})
 
 

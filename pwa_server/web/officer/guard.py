@@ -1,27 +1,26 @@
 """Who is signed in to the console, and may they do this? The concept apart from the pages:
-the session holds the officer's id, when they were last active and when they last proved
-presence with their key; every page and action asks `officer_for` with its permission."""
+the signed cookie holds only the token of a session kept on the server (officers/sessions.py),
+which names the officer and ends on sign-out, idling or its lifetime, whatever a copy of the
+cookie says; every page and action asks `officer_for` with its permission."""
 
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import hmac
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from pwa_server.officers.models import Officer
-from pwa_server.officers.policy import idle_expired
 from pwa_server.officers.roles import Permission
 from pwa_server.runtime import Services
 from pwa_server.web.csrf import FIELD as CSRF_FIELD
 from pwa_server.web.csrf import check_csrf
 
-_OFFICER = "officer_id"
-_ACTIVE_AT = "officer_active_at"
+_SESSION = "officer_session"
 _CHALLENGE = "webauthn_challenge"
 CSRF_HEADER = "x-csrf-token"
 # The form field that carries a fresh assertion for a sensitive action.
@@ -41,37 +40,52 @@ def services_of(request: Request) -> Services:
 def officer_for(request: Request, permission: Permission) -> Officer:
     """The signed-in officer, if their role grants `permission` (403 otherwise).
 
-    Checked against the database on every request: a disabled officer or a changed role
-    takes effect at once, whatever the session says.
+    Checked against the database on every request: an ended session, a disabled officer or a
+    changed role takes effect at once, whatever the cookie says.
     """
     services = services_of(request)
-    now = services.now()
-    officer_id = request.session.get(_OFFICER)
-    active_at = _moment(request.session.get(_ACTIVE_AT))
-    if not isinstance(officer_id, str) or active_at is None or idle_expired(active_at, now=now):
+    session = services.officers.sessions.resume(session_token(request), now=services.now())
+    if session is None:
         sign_out(request)
         raise SignInRequiredError()
-    officer = services.officers.officer(officer_id)
+    officer = services.officers.officer(session.officer_id)
     if not officer.active:
         sign_out(request)
         raise SignInRequiredError()
     if not officer.can(permission):
         raise HTTPException(403, "your role does not allow this")
-    request.session[_ACTIVE_AT] = now.isoformat()
     return officer
 
 
-def sign_in(request: Request, officer: Officer) -> None:
+def session_token(request: Request) -> str:
+    """The token of this browser's console session ("" when signed out)."""
+    token = request.session.get(_SESSION)
+    return token if isinstance(token, str) else ""
+
+
+async def sign_in(request: Request, officer: Officer) -> None:
     """Start a console session (a new session: nothing from before sign-in is kept)."""
+    services = services_of(request)
+    token = await run_in_threadpool(
+        services.officers.sessions.start,
+        officer.id,
+        client=client_address(request),
+        user_agent=request.headers.get("user-agent", ""),
+        now=services.now(),
+    )
     request.session.clear()
-    request.session[_OFFICER] = officer.id
-    request.session[_ACTIVE_AT] = services_of(request).now().isoformat()
+    request.session[_SESSION] = token
 
 
 def sign_out(request: Request) -> None:
-    """End the console session."""
-    for key in (_OFFICER, _ACTIVE_AT, _CHALLENGE):
+    """Forget the console session in this browser (the caller ended it on the server)."""
+    for key in (_SESSION, _CHALLENGE):
         request.session.pop(key, None)
+
+
+def client_address(request: Request) -> str:
+    """The client's address as the audit trail and the session list name it."""
+    return request.client.host if request.client else "unknown"
 
 
 def remember_challenge(request: Request, purpose: str, challenge: bytes) -> None:
@@ -127,13 +141,3 @@ async def confirmed_form(request: Request, officer: Officer) -> FormData:
     check_csrf(request, form)
     step_up(request, officer, form)
     return form
-
-
-def _moment(value: object) -> dt.datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else None

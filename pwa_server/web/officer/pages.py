@@ -17,16 +17,19 @@ from pwa_server.officers.errors import OfficerError
 from pwa_server.officers.models import StepUp, decode_credential_id
 from pwa_server.officers.notices import account_notices
 from pwa_server.officers.roles import Permission, Role
+from pwa_server.officers.sessions import session_id
 from pwa_server.pki.authority import fingerprint
 from pwa_server.store.authorities import all_authorities, issued_count
-from pwa_server.web.officer.audit_trail import client_address, record_officer_event
+from pwa_server.web.officer.audit_trail import record_officer_event
 from pwa_server.web.officer.guard import (
     ASSERTION_FIELD,
     check_csrf_header,
+    client_address,
     confirmed_form,
     officer_for,
     remember_challenge,
     services_of,
+    session_token,
     take_challenge,
 )
 from pwa_server.web.officer.rendering import console_page
@@ -122,6 +125,9 @@ async def officers_page(request: Request) -> Response:
     services = services_of(request)
     everyone = await run_in_threadpool(services.officers.officers)
     keys = await run_in_threadpool(services.officers.keys, officer.id)
+    sessions = await run_in_threadpool(
+        services.officers.sessions.open_sessions, officer.id, now=services.now()
+    )
     return console_page(
         request,
         "officer/officers.html",
@@ -129,7 +135,24 @@ async def officers_page(request: Request) -> Response:
         officers=everyone,
         keys=keys,
         roles=list(Role),
+        sessions=sessions,
+        current_session=session_id(session_token(request)),
     )
+
+
+async def end_other_sessions(request: Request) -> Response:
+    """POST /officer/sessions/end-others: sign out everywhere but here (after a step-up)."""
+    officer = officer_for(request, Permission.VIEW_CONSOLE)
+    await confirmed_form(request, officer)
+    services = services_of(request)
+    await run_in_threadpool(
+        services.officers.sessions.end_others,
+        session_token(request),
+        officer_id=officer.id,
+        client=client_address(request),
+        now=services.now(),
+    )
+    return RedirectResponse("/officer/officers", status_code=303)
 
 
 async def invite(request: Request) -> Response:
@@ -236,6 +259,7 @@ routes = [
     Route("/officer/officers", officers_page, methods=["GET", "HEAD"]),
     Route("/officer/officers/invite", invite, methods=["POST"]),
     Route("/officer/officers/{officer_id}/disable", disable, methods=["POST"]),
+    Route("/officer/sessions/end-others", end_other_sessions, methods=["POST"]),
     Route("/officer/keys/options", add_key_options, methods=["POST"]),
     Route("/officer/keys", add_key, methods=["POST"]),
     Route("/officer/keys/{credential_id}/remove", remove_key, methods=["POST"]),

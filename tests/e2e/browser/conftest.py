@@ -199,18 +199,6 @@ def open_context(
 
 
 @pytest.fixture(scope="module")
-def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleServer]:
-    """A Shomei instance of the test module's own for the officers' console (what officers
-    do there changes what later tests see, so modules never share one)."""
-    from tests.e2e.browser.officer import ConsoleServer
-
-    server = ConsoleServer.initialised(tmp_path_factory.mktemp("console"))
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def console_browser(playwright: Playwright, console: ConsoleServer) -> Iterator[Browser]:
     """Chromium for the module's `console`."""
     launched = pinned_chromium(playwright, console)

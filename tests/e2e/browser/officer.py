@@ -324,6 +324,10 @@ class OfficerBrowser:
             "WebAuthn.removeCredential",
             {"authenticatorId": self.authenticator_id, "credentialId": credential["credentialId"]},
         )
+        self.add_credential({**credential, "signCount": sign_count})
+
+    def add_credential(self, credential: dict[str, Any]) -> None:
+        """Put a credential (as `credentials` lists it) into the officer's authenticator."""
         self.cdp.send(
             "WebAuthn.addCredential",
             {
@@ -334,7 +338,7 @@ class OfficerBrowser:
                     "rpId": credential["rpId"],
                     "privateKey": credential["privateKey"],
                     "userHandle": credential["userHandle"],
-                    "signCount": sign_count,
+                    "signCount": credential["signCount"],
                 },
             },
         )
