@@ -5,13 +5,14 @@ Run with `make bench`, or alone with `.venv/bin/python -m bench.downloads`.
 
 1. A throwaway instance (`shomei init`, then `shomei serve` with its default worker count).
 2. Enrollments made ready to download through the domain (invitation, one-time password,
-   secret question) in as many processes as there are workers: each costs four Argon2id
-   hashes or checks, so they are made before anything is timed, and their mails are
+   secret question) in as many processes as there are workers: each costs an Argon2id hash
+   of the secret answer, so they are made before anything is timed, and their mails are
    delivered (to .eml files) so that the workers' outbox senders stay idle during the runs.
 3. In process, in a spawned process and then in `workers` processes at once: the chain of
    primitives a download is built from (P-256 key, certificate signed in the token by
    pki.issuance with its insert, PKCS#12 with 3DES, and for iOS the profile and its CMS
-   signature), and the Argon2id check of the download password, which the chain leaves out.
+   signature), and the check of the download password (HMAC-SHA256 in the token), which the
+   chain leaves out.
 4. End to end: each phone has loaded /download (session cookie, CSRF token) beforehand, as a
    person does before typing; the timed part is the form POST on a new TLS connection, as
    a phone's is after the minutes spent typing (keep-alive ended long before).
@@ -68,17 +69,16 @@ from pwa_server.notify.transports import transport_from_settings
 from pwa_server.pki.issuance import issue
 from pwa_server.pki.packaging import mobileconfig, pkcs12
 from pwa_server.pki.profiles import Profile
-from pwa_server.runtime import enrollment_service, open_services
+from pwa_server.runtime import enrollment_service, open_services, open_token, secret_hashes
 from pwa_server.store.database import create_database_engine
 
 PLATFORMS = ("android", "ios")
 CONCURRENCIES = (8, 32)
-# 4 runs of 35 plus 20 profiled: 160 enrollments. Each costs four Argon2id operations
-# (~0.8 s of CPU) to prepare, against one (~0.2 s) to download: ~65 s of preparation on two
-# free cores, over 2 minutes when the shared machine gives half of them; more would not keep
-# the benchmark within ~3 minutes.
-PER_RUN = 35
-PROFILED = 20
+# 4 runs of 100 plus 40 profiled: 440 enrollments. Each costs one Argon2id hash (the secret
+# answer, ~0.2 s of CPU) to prepare: ~45 s of preparation on two free cores. A run of 100
+# lasts a couple of seconds, long enough for steady rates.
+PER_RUN = 100
+PROFILED = 40
 SECONDS = 3.0
 USER_AGENTS = {
     "ios": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 Mobile",
@@ -109,7 +109,11 @@ OWNERS = (
     ),
 )
 CATEGORIES = (
-    ("Argon2id check of the download password", (r"\(argon2/", r"^verify_secret \(")),
+    (
+        "check of the download password (HMAC-SHA256 in the token)",
+        (r"\(pwa_server/enrollment/hashing\.py", r"\(hsm/secret_keys\.py"),
+    ),
+    ("Argon2id (none expected while downloading)", (r"\(argon2/",)),
     ("database (SQLAlchemy, sqlite3; commits wait for fsync)", (r"\(sqlalchemy/", r"\(sqlite3/")),
     ("token signature (PKCS#11, SoftHSM)", (r"\(hsm/", r"\(pkcs11/")),
     ("cryptography (key, certificate, PKCS#12, CMS)", (r"\(cryptography/",)),
@@ -156,7 +160,8 @@ def _prepare(barrier: Barrier, config: InstanceConfig, first: int, count: int) -
     then deliver the queued mails (to .eml files). Returns (certificate user ID, password)."""
     settings = config.settings()
     engine = create_database_engine(settings.effective_database_url)
-    service = enrollment_service(settings, engine)
+    token = open_token(settings)
+    service = enrollment_service(settings, engine, secret_hashes(settings, token))
     ready: list[tuple[str, str]] = []
     try:
         for index in range(first, first + count):
@@ -179,13 +184,14 @@ def _prepare(barrier: Barrier, config: InstanceConfig, first: int, count: int) -
         while asyncio.run(deliver_due(engine, transport, now=dt.datetime.now(dt.UTC), limit=500)):
             pass
     finally:
+        token.close()
         engine.dispose()
     return ready
 
 
 def _primitives(barrier: Barrier, config: InstanceConfig, seconds: float) -> dict[str, Count]:
-    """The chain for Android and for iOS, then the Argon2id check, each for `seconds`, in
-    step with the other processes of the same call (the barrier)."""
+    """The chain for Android and for iOS, then the download password's check, each for
+    `seconds`, in step with the other processes of the same call (the barrier)."""
     services = open_services(config.settings())
     downloads = services.downloads
     policy = downloads.policy
@@ -238,13 +244,13 @@ def _primitives(barrier: Barrier, config: InstanceConfig, seconds: float) -> dic
                     chain=downloads.signing.chain,
                 )
 
-    stored = credentials.hash_secret(password)
+    stored = downloads.hashes.keyed(password)
     try:
         return {
             "android": timed(barrier, lambda: chain(False), seconds),
             "ios": timed(barrier, lambda: chain(True), seconds),
-            "argon2id_verify": timed(
-                barrier, lambda: credentials.verify_secret(stored, password), seconds
+            "password_check": timed(
+                barrier, lambda: downloads.hashes.verify(stored, password), seconds
             ),
         }
     finally:
@@ -372,9 +378,10 @@ def _run(
         # moves less with the machine's noise than downloads per second do.
         f"cpu_bound_per_s_on_{usable}_free_cores": usable * 1000 / server_ms,
         "ratio_to_chain": rate / limits[f"chain_{platform}_per_s"],
-        "ratio_to_chain_plus_argon2": rate / limits[f"chain_{platform}_plus_argon2_per_s"],
+        "ratio_to_chain_plus_check": rate / limits[f"chain_{platform}_plus_check_per_s"],
         "chain_share_of_server_cpu": chain_ms / server_ms,
-        "chain_plus_argon2_share_of_server_cpu": (chain_ms + limits["argon2id_cpu_ms"]) / server_ms,
+        "chain_plus_check_share_of_server_cpu": (chain_ms + limits["password_check_cpu_ms"])
+        / server_ms,
         "machine": share.figures,
     }
 
@@ -389,8 +396,8 @@ def _in_process(config: InstanceConfig, seconds: float) -> dict[str, Any]:
         "machine_1_process": alone.figures,
         f"machine_{config.workers}_processes": side_by_side.figures,
     }
-    for name in ("android", "ios", "argon2id_verify"):
-        label = name if name.startswith("argon2") else f"chain_{name}"
+    for name in ("android", "ios", "password_check"):
+        label = name if name == "password_check" else f"chain_{name}"
         figures[f"{label}_per_s_1_process"] = single[name].rate
         figures[f"{label}_per_s_{config.workers}_processes"] = total_rate(
             [counts[name] for counts in together]
@@ -435,14 +442,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         figures["in_process"] = primitives
         workers = config.workers
         limits: dict[str, float] = {
-            "argon2id_cpu_ms": primitives["argon2id_verify_cpu_ms_each"],
+            "password_check_cpu_ms": primitives["password_check_cpu_ms_each"],
         }
         for platform in PLATFORMS:
             chain = primitives[f"chain_{platform}_per_s_{workers}_processes"]
-            argon2 = primitives[f"argon2id_verify_per_s_{workers}_processes"]
+            check = primitives[f"password_check_per_s_{workers}_processes"]
             limits[f"chain_{platform}_per_s"] = chain
             # Both on the same cores one after the other: their times per download add up.
-            limits[f"chain_{platform}_plus_argon2_per_s"] = 1 / (1 / chain + 1 / argon2)
+            limits[f"chain_{platform}_plus_check_per_s"] = 1 / (1 / chain + 1 / check)
             limits[f"chain_{platform}_cpu_ms"] = primitives[f"chain_{platform}_cpu_ms_each"]
         figures["limits"] = limits
 
@@ -475,8 +482,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for platform, run in best.items()
             },
             **{
-                f"{platform}_chain_plus_argon2_share_of_server_cpu": run[
-                    "chain_plus_argon2_share_of_server_cpu"
+                f"{platform}_chain_plus_check_share_of_server_cpu": run[
+                    "chain_plus_check_share_of_server_cpu"
                 ]
                 for platform, run in best.items()
             },

@@ -15,6 +15,7 @@ from hsm.errors import (
 )
 from hsm.keys import TokenECPrivateKey, TokenPrivateKey, TokenRSAPrivateKey
 from hsm.reference import KeyAlgorithm, KeyRef
+from hsm.secret_keys import TokenHmacKey, ensure_hmac_key
 from hsm.token import KeyObjectInfo, Token, TokenInfo
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "PinError",
     "Token",
     "TokenECPrivateKey",
+    "TokenHmacKey",
     "TokenInfo",
     "TokenInitError",
     "TokenNotFoundError",
@@ -34,4 +36,5 @@ __all__ = [
     "TokenRSAPrivateKey",
     "TokenUnavailableError",
     "UnsupportedOperationError",
+    "ensure_hmac_key",
 ]

@@ -57,6 +57,12 @@ _PRIVATE_TEMPLATE = {
     Attribute.UNWRAP: False,
     Attribute.DERIVE: False,
 }
+_LISTED_CLASSES = (ObjectClass.PRIVATE_KEY, ObjectClass.PUBLIC_KEY, ObjectClass.SECRET_KEY)
+_CLASS_NAMES = {
+    ObjectClass.PRIVATE_KEY: "private",
+    ObjectClass.PUBLIC_KEY: "public",
+    ObjectClass.SECRET_KEY: "secret",
+}
 _PUBLIC_TEMPLATE = {Attribute.VERIFY: True, Attribute.ENCRYPT: False, Attribute.WRAP: False}
 
 
@@ -348,11 +354,11 @@ class Token:
         return self._login.generation if self._login is not None else -1
 
     def key_objects(self) -> list[KeyObjectInfo]:
-        """Every public and private key object visible to the logged-in user."""
+        """Every private, public and secret key object visible to the logged-in user."""
 
         def list_objects(session: Any) -> list[KeyObjectInfo]:
             found = []
-            for object_class in (ObjectClass.PRIVATE_KEY, ObjectClass.PUBLIC_KEY):
+            for object_class in _LISTED_CLASSES:
                 for key in session.get_objects({Attribute.CLASS: object_class}):
                     found.append(_describe(key, object_class))
             return found
@@ -379,15 +385,17 @@ class Token:
 
 def _describe(key: Any, object_class: ObjectClass) -> KeyObjectInfo:
     key_type = key[Attribute.KEY_TYPE]
-    private = object_class == ObjectClass.PRIVATE_KEY
-    if key_type == KeyType.EC:
+    private = object_class != ObjectClass.PUBLIC_KEY
+    if object_class == ObjectClass.SECRET_KEY:
+        size = key[Attribute.VALUE_LEN] * 8
+    elif key_type == KeyType.EC:
         params = key[Attribute.EC_PARAMS]
         curve = _CURVE_BY_PARAMS.get(params)
         size = curve.key_size if curve else 0
     else:
         size = len(key[Attribute.MODULUS]) * 8
     return KeyObjectInfo(
-        object_class="private" if private else "public",
+        object_class=_CLASS_NAMES[object_class],
         label=key[Attribute.LABEL],
         key_id=bytes(key[Attribute.ID]).hex(),
         key_type=KeyType(key_type).name,

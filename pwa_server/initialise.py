@@ -17,7 +17,7 @@ from pwa_server.pki.hierarchy import (
 )
 from pwa_server.pki.rollover import load_issuing_generations
 from pwa_server.pki.tls_identity import TlsFiles, ensure_tls_identity
-from pwa_server.runtime import open_token, publication_urls
+from pwa_server.runtime import ensure_secret_hash_key, open_token, publication_urls
 from pwa_server.settings import Settings
 from pwa_server.store.database import create_database_engine, current_revision, migrate
 
@@ -81,6 +81,8 @@ def initialise(settings: Settings, now: dt.datetime) -> list[str]:
                 created.append("return assertion signer")
             if ensure_audit_key(engine, token, now=now):
                 created.append("audit seal key")
+            if ensure_secret_hash_key(token)[1]:
+                created.append("HMAC key for one-time and download passwords")
             if ensure_tls_identity(
                 engine,
                 TlsFiles(settings.tls_dir),

@@ -4,6 +4,7 @@ enrollment services built on them."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -11,8 +12,9 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Engine
 
-from hsm import HsmError, Token
+from hsm import HsmError, Token, TokenHmacKey, ensure_hmac_key
 from pwa_server.enrollment.download import Downloads
+from pwa_server.enrollment.hashing import SecretHashes, argon2_slots_for
 from pwa_server.enrollment.mails import EnrollmentMails, MailSender
 from pwa_server.enrollment.policy import EnrollmentPolicy
 from pwa_server.enrollment.service import EnrollmentService
@@ -31,6 +33,9 @@ from pwa_server.store.database import check, create_database_engine
 # SoftHSM start-up sometimes fails with a general error when two processes initialise it at
 # the same instant (DESIGN.md); a short retry gets past that.
 _OPEN_ATTEMPTS = 3
+logger = logging.getLogger("shomei.runtime")
+# The token's HMAC key for generated secrets; a new key would get a new label (hashes name it).
+HMAC_KEY_LABEL = "shomei-hmac-1"
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,7 @@ def open_services(settings: Settings, *, retry: bool = False) -> Services:
         engine.dispose()
         raise
     try:
+        hashes = secret_hashes(settings, token)
         root = load_authority(engine, token, "root")
         issuing = load_authority(engine, token, "issuing")
         generations = load_issuing_generations(engine, token, now=dt.datetime.now(dt.UTC))
@@ -109,6 +115,7 @@ def open_services(settings: Settings, *, retry: bool = False) -> Services:
             signing=_profile_signer(settings),
             identifier_prefix=profile_identifier_prefix(settings),
             urls=publication_urls(settings, issuing),
+            hashes=hashes,
         )
         registry = site_registry(settings, engine)
         assertions = load_assertion_signer(
@@ -128,7 +135,7 @@ def open_services(settings: Settings, *, retry: bool = False) -> Services:
         token,
         root,
         issuing,
-        enrollment_service(settings, engine),
+        enrollment_service(settings, engine, hashes),
         downloads,
         responder,
         registry,
@@ -138,14 +145,40 @@ def open_services(settings: Settings, *, retry: bool = False) -> Services:
     )
 
 
-def enrollment_service(settings: Settings, engine: Engine) -> EnrollmentService:
-    """The enrollment state machine; it needs no token (the CLI uses it too)."""
+def ensure_secret_hash_key(token: Token) -> tuple[TokenHmacKey, bool]:
+    """The token's HMAC key for generated secrets, made if missing; True if made.
+
+    `shomei init` makes it; an installation from before it existed gets it when it next
+    starts (`shomei serve` opens the services once before it starts its workers, so that
+    they all find the same key).
+    """
+    return ensure_hmac_key(token, HMAC_KEY_LABEL)
+
+
+def secret_hashes(settings: Settings, token: Token) -> SecretHashes:
+    """How secrets are hashed: generated ones with the token's HMAC key, chosen ones with
+    Argon2id within this worker's share of memory."""
+    key, created = ensure_secret_hash_key(token)
+    if created:
+        logger.warning("created the HMAC key %r for generated secrets in the token", key.label)
+    slots = settings.argon2_concurrency or argon2_slots_for(settings.workers)
+    return SecretHashes(key, argon2_slots=slots)
+
+
+def enrollment_service(
+    settings: Settings, engine: Engine, hashes: SecretHashes
+) -> EnrollmentService:
+    """The enrollment state machine (the CLI uses it too)."""
     host = urlsplit(settings.effective_public_url).hostname or "localhost"
     mails = EnrollmentMails(
         MailSender(settings.mail_from, settings.effective_public_url, message_id_domain=host)
     )
     return EnrollmentService(
-        engine, EnrollmentPolicy.from_settings(settings), mails, settings.effective_public_url
+        engine,
+        EnrollmentPolicy.from_settings(settings),
+        mails,
+        settings.effective_public_url,
+        hashes,
     )
 
 

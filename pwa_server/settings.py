@@ -70,6 +70,12 @@ class Settings(BaseSettings):
     downloads_allowed: int = Field(1, ge=1, le=10)
     download_window_days: int = Field(3, ge=1, le=90, description="After the first download")
     certificate_validity_days: int = Field(730, ge=1, le=3650)
+    # After 5 wrong download passwords from one client for one ID, the next waits this long,
+    # doubling with each further one (up to an hour); no lock (issue 17, finding 5).
+    download_throttle_seconds: float = Field(1.0, gt=0, le=3600)
+    # Argon2id checks (secret answers) one worker runs at once, 64 MiB each; default from
+    # the machine's memory (a quarter of it over all workers, 1 to 16 each).
+    argon2_concurrency: int | None = Field(None, ge=1, le=256)
     # Key ceremonies (a new issuing CA, retiring one): approvals from this many distinct
     # security officers (fewer when fewer exist), and how long a proposal stays open.
     ceremony_approvals: int = Field(2, ge=1, le=9)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from hsm import HsmError
+from hsm import HsmError, Token
 from pwa_server.audit import CLI
 from pwa_server.cli import audit, officers, sites
 from pwa_server.enrollment.download import KEY_PROFILES
@@ -23,7 +23,7 @@ from pwa_server.notify.sender import deliver_due
 from pwa_server.notify.transports import transport_from_settings
 from pwa_server.pki.authority import AuthorityError
 from pwa_server.pki.packaging import PackagingError
-from pwa_server.runtime import enrollment_service, open_services, open_token
+from pwa_server.runtime import enrollment_service, open_services, open_token, secret_hashes
 from pwa_server.settings import ConfigurationError, Settings, load_settings
 from pwa_server.sites.errors import SiteError
 from pwa_server.store.database import DatabaseError, check, create_database_engine
@@ -128,10 +128,12 @@ def _hsm_status(settings: Settings, as_json: bool) -> int:
 
 def _enroll(settings: Settings, arguments: argparse.Namespace) -> int:
     engine = create_database_engine(settings.effective_database_url)
+    token: Token | None = None
     try:
         check(engine)
-        service = enrollment_service(settings, engine)
         now = dt.datetime.now(dt.UTC)
+        token = open_token(settings)
+        service = enrollment_service(settings, engine, secret_hashes(settings, token))
         if arguments.enroll_command == "unlock":
             row = service.unlock(arguments.enrollment_id, now=now, actor=CLI)
             print(f"enrollment {row.id} unlocked; it is {row.status}")
@@ -145,6 +147,8 @@ def _enroll(settings: Settings, arguments: argparse.Namespace) -> int:
             actor=CLI,
         )
     finally:
+        if token is not None:
+            token.close()
         engine.dispose()
     if arguments.json:
         print(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -12,6 +13,7 @@ from pwa_server.audit import CLI, Actor, AuditAction
 from pwa_server.enrollment import credentials
 from pwa_server.enrollment.audit_trail import record_enrollment_event
 from pwa_server.enrollment.errors import EnrollmentNotFoundError, WrongStepError
+from pwa_server.enrollment.hashing import SecretHashes
 from pwa_server.enrollment.mails import EnrollmentMails
 from pwa_server.enrollment.models import Invitation
 from pwa_server.enrollment.policy import EnrollmentPolicy
@@ -22,8 +24,10 @@ from pwa_server.enrollment.states import (
     raise_for,
     resumed_status,
 )
+from pwa_server.enrollment.throttle import id_prefix
 from pwa_server.notify.outbox import enqueue_mail
 from pwa_server.store.enrollments import EnrollmentRow, enrollment_by_id, update_enrollment
+from pwa_server.store.guess_throttles import forget_prefix
 
 
 class EnrollmentAdministration:
@@ -33,6 +37,7 @@ class EnrollmentAdministration:
     policy: EnrollmentPolicy
     mails: EnrollmentMails
     public_url: str
+    hashes: SecretHashes
 
     def new_one_time_password(
         self, enrollment_id: str, *, now: dt.datetime, actor: Actor = CLI
@@ -42,17 +47,18 @@ class EnrollmentAdministration:
         For a site that lost the answer to its creation request: the password is stored only
         as a hash, so the same one cannot be shown again.
         """
+        one_time_password = credentials.new_one_time_password()
+        one_time_password_hash = self.hashes.keyed(one_time_password)
         with self.engine.begin() as connection:
             row = enrollment_by_id(connection, enrollment_id)
             if row is None:
                 raise EnrollmentNotFoundError(enrollment_id)
             check_open(row, now)
-            one_time_password = credentials.new_one_time_password()
             if not update_enrollment(
                 connection,
                 row.id,
                 expected_status="invited",
-                one_time_password_hash=credentials.hash_secret(one_time_password),
+                one_time_password_hash=one_time_password_hash,
                 updated_at=now,
             ):
                 raise WrongStepError("the one-time password was already used")
@@ -192,32 +198,41 @@ class EnrollmentAdministration:
         return dataclasses.replace(row, status="cancelled", updated_at=now)
 
     def unlock(self, enrollment_id: str, *, now: dt.datetime, actor: Actor = CLI) -> EnrollmentRow:
-        """An officer's unlock: the failures are forgotten and the user resumes where they were."""
+        """An officer's unlock: every counter of wrong secrets is forgotten (failures, guesses
+        in flight, download-password waits) and a locked user resumes where they were.
+
+        Refused only when there is nothing to forget.
+        """
         with self.engine.begin() as connection:
             row = enrollment_by_id(connection, enrollment_id)
             if row is None:
                 raise EnrollmentNotFoundError(enrollment_id)
-            if row.status != "locked":
+            status = resumed_status(row) if row.status == "locked" else row.status
+            throttles = forget_prefix(connection, id_prefix(row.certificate_user_id))
+            counted = row.failed_attempts or row.guesses_in_flight or throttles
+            if row.status != "locked" and not counted:
                 raise WrongStepError(f"enrollment {enrollment_id} is not locked")
-            unlocked = dataclasses.replace(
-                row, status=resumed_status(row), failed_attempts=0, locked_at=None, updated_at=now
-            )
-            if not update_enrollment(
-                connection,
-                row.id,
-                expected_status="locked",
-                status=unlocked.status,
-                failed_attempts=0,
-                locked_at=None,
-                updated_at=now,
-            ):
-                raise WrongStepError(f"enrollment {enrollment_id} is not locked")
+            cleared: dict[str, Any] = {
+                "status": status,
+                "failed_attempts": 0,
+                "guesses_in_flight": 0,
+                "guess_lease_until": None,
+                "locked_at": None,
+                "updated_at": now,
+            }
+            if not update_enrollment(connection, row.id, expected_status=row.status, **cleared):
+                raise WrongStepError(f"enrollment {enrollment_id} changed meanwhile")
             record_enrollment_event(
                 connection,
                 AuditAction.ENROLLMENT_UNLOCKED,
                 row.id,
                 actor=actor,
-                details={"resumed_status": unlocked.status, "failed_attempts": row.failed_attempts},
+                details={
+                    "resumed_status": status,
+                    "failed_attempts": row.failed_attempts,
+                    "guesses_in_flight": row.guesses_in_flight,
+                    "download_throttles": throttles,
+                },
                 now=now,
             )
-        return unlocked
+        return dataclasses.replace(row, **cleared)

@@ -1,12 +1,9 @@
-"""The secrets of an enrollment: how they are made, normalised and hashed (Argon2id)."""
+"""The secrets of an enrollment: how they are made and normalised (hashing.py stores them)."""
 
 from __future__ import annotations
 
 import secrets
 import unicodedata
-
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 
 # Lower-case letters and digits without 0/o, 1/l/i: nothing a person can misread on a phone.
 UNAMBIGUOUS = "23456789abcdefghjkmnpqrstuvwxyz"
@@ -15,9 +12,6 @@ DOWNLOAD_PASSWORD_LENGTH = 13
 ONE_TIME_PASSWORD_DIGITS = 8
 CERTIFICATE_USER_ID_PREFIX = "shm-"
 CERTIFICATE_USER_ID_LENGTH = 8
-
-# argon2-cffi's defaults are RFC 9106's second recommended option (Argon2id, 64 MiB, t=3).
-_HASHER = PasswordHasher()
 
 
 def new_one_time_password() -> str:
@@ -56,18 +50,3 @@ def normalise_identifier(value: str) -> str:
 def normalise_answer(answer: str) -> str:
     """A secret answer compared as people mean it: NFKC, case-folded, spaces collapsed."""
     return " ".join(unicodedata.normalize("NFKC", answer).casefold().split())
-
-
-def hash_secret(value: str) -> str:
-    """An Argon2id hash; the secret itself is never stored."""
-    return _HASHER.hash(value)
-
-
-def verify_secret(stored_hash: str | None, value: str) -> bool:
-    """True when `value` matches the stored hash (constant-time in argon2)."""
-    if not stored_hash:
-        return False
-    try:
-        return _HASHER.verify(stored_hash, value)
-    except (VerificationError, InvalidHashError):
-        return False

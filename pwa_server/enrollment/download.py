@@ -1,5 +1,11 @@
 """Step 5: the download. A key made in memory, a certificate signed in the token and recorded,
-then packaged for the phone; the private key is never stored."""
+then packaged for the phone; the private key is never stored.
+
+A right download password costs one read and one write transaction: the claim of the
+download, the certificate, its events, audit records and outbox messages commit together.
+A wrong one, for an existing certificate user ID or an unknown one, does the same work and
+gets the same answer: a keyed hash (against a dummy when there is no enrollment) and a
+throttle count, never a lock (throttle.py)."""
 
 from __future__ import annotations
 
@@ -12,18 +18,19 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 from sqlalchemy import Engine
 
-from pwa_server.audit import Actor, AuditAction, record
+from pwa_server.audit import Actor, AuditAction, Outcome, record
 from pwa_server.enrollment import credentials
 from pwa_server.enrollment.audit_trail import record_enrollment_event
 from pwa_server.enrollment.errors import (
     DownloadWindowClosedError,
     EnrollmentCancelledError,
     EnrollmentLockedError,
-    EnrollmentNotFoundError,
+    WrongDownloadCredentialsError,
 )
-from pwa_server.enrollment.lockout import check_guess
+from pwa_server.enrollment.hashing import SecretHashes
 from pwa_server.enrollment.policy import EnrollmentPolicy
 from pwa_server.enrollment.revocation import announce_revoked, record_revoked
+from pwa_server.enrollment.throttle import DownloadThrottle, client_network
 from pwa_server.pki.authority import Authority
 from pwa_server.pki.issuance import issue
 from pwa_server.pki.packaging import mobileconfig, pkcs12
@@ -35,9 +42,9 @@ from pwa_server.store.enrollments import (
     EnrollmentRow,
     claim_download,
     enrollment_by_certificate_user_id,
-    reset_attempts,
     update_enrollment,
 )
+from pwa_server.store.guess_throttles import forget
 
 
 class Platform(enum.StrEnum):
@@ -83,8 +90,10 @@ class Downloads:
         signing: SigningIdentity,
         identifier_prefix: str,
         urls: PublicationUrls,
+        hashes: SecretHashes,
     ) -> None:
         self.engine = engine
+        self.hashes = hashes
         self.policy = policy
         self.issuing = issuing
         self.root = root
@@ -99,11 +108,21 @@ class Downloads:
         download_password: str,
         platform: Platform,
         now: dt.datetime,
+        client: str | None = None,
     ) -> Delivery:
-        """Check the password and the window, then issue, record and package one certificate."""
-        row = self._authenticate(certificate_user_id, download_password, now)
+        """Check the password and the window, then issue, record and package one certificate.
+
+        `client` is the address the request came from (the throttle counts per network).
+        """
+        throttle = DownloadThrottle(
+            self.policy.download_throttle,
+            credentials.normalise_identifier(certificate_user_id),
+            client_network(client),
+        )
+        row = self._authenticate(throttle, download_password, now)
         key = _new_key(row.profile)
         with self.engine.begin() as connection:
+            forget(connection, [throttle.id_key])
             if not claim_download(
                 connection,
                 row.id,
@@ -190,32 +209,32 @@ class Downloads:
         return delivery
 
     def _authenticate(
-        self, certificate_user_id: str, download_password: str, now: dt.datetime
+        self, throttle: DownloadThrottle, download_password: str, now: dt.datetime
     ) -> EnrollmentRow:
         with self.engine.connect() as connection:
-            row = enrollment_by_certificate_user_id(
-                connection, credentials.normalise_identifier(certificate_user_id)
-            )
-        if row is None or row.download_password_hash is None:
-            raise EnrollmentNotFoundError(certificate_user_id)
-        if row.status == "locked":
-            raise EnrollmentLockedError(row.id)
-        if row.status == "cancelled":
-            raise EnrollmentCancelledError(row.id)
-        typed = credentials.normalise_typed(download_password)
-        stored = row.download_password_hash
-        check_guess(
-            self.engine,
-            row.id,
-            statuses=("secret_registered", "downloaded", "installed"),
-            limit=self.policy.max_failures,
-            now=now,
-            matches=lambda: credentials.verify_secret(stored, typed),
-            failure=AuditAction.ENROLLMENT_DOWNLOAD_PASSWORD_FAILED,
-        )
+            throttle.check(connection, now=now)
+            row = enrollment_by_certificate_user_id(connection, throttle.certificate_user_id)
+        stored = row.download_password_hash if row is not None else None
+        matched = self.hashes.verify(stored, credentials.normalise_typed(download_password))
+        if matched and row is not None:
+            if row.status == "locked":
+                raise EnrollmentLockedError(row.id)
+            if row.status == "cancelled":
+                raise EnrollmentCancelledError(row.id)
+            return row
         with self.engine.begin() as connection:
-            reset_attempts(connection, row.id, now=now)
-        return row
+            throttle.count_failure(connection, now=now)
+            if row is not None:
+                record_enrollment_event(
+                    connection,
+                    AuditAction.ENROLLMENT_DOWNLOAD_PASSWORD_FAILED,
+                    row.id,
+                    outcome=Outcome.FAILURE,
+                    details={"client": throttle.client},
+                    now=now,
+                )
+        # One answer whether the ID exists or not: nothing to learn from it.
+        raise WrongDownloadCredentialsError(throttle.certificate_user_id)
 
     def _package(
         self,

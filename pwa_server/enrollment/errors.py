@@ -60,3 +60,29 @@ class CertificateNotFoundError(EnrollmentError):
         super().__init__(f"certificate {serial}{suffix}")
         self.serial = serial
         self.already_revoked = already_revoked
+
+
+class SecretCheckBusyError(EnrollmentError):
+    """Every slot for the memory-hard check of a secret answer is taken: come back shortly."""
+
+    def __init__(self, *, retry_after: int) -> None:
+        super().__init__(f"secret checks are busy; retry after {retry_after} s")
+        self.retry_after = retry_after
+
+
+class DownloadThrottledError(EnrollmentError):
+    """Too many wrong download passwords from here: the next attempt must wait."""
+
+    def __init__(self, *, retry_after: int) -> None:
+        super().__init__(f"too many wrong download passwords; retry after {retry_after} s")
+        self.retry_after = max(1, retry_after)
+
+
+class WrongDownloadCredentialsError(EnrollmentNotFoundError, WrongSecretError):
+    """A certificate user ID and download password that do not go together: one error for an
+    unknown ID and a wrong password alike, so that no answer tells them apart (no tries are
+    counted down: wrong download passwords are throttled, not locked)."""
+
+    def __init__(self, certificate_user_id: str) -> None:
+        EnrollmentNotFoundError.__init__(self, certificate_user_id)
+        self.remaining = 0

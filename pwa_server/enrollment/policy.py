@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from pwa_server.enrollment.throttle import ThrottlePolicy
 from pwa_server.settings import Settings
 
 # Identifiers only: the questions' texts are user-facing and live in the translation catalogue
@@ -22,7 +23,8 @@ MAX_ANSWER_LENGTH = 200
 
 @dataclass(frozen=True)
 class EnrollmentPolicy:
-    """Limits and windows (seed defaults: 6 tries, 1 download within 3 days, 30 days)."""
+    """Limits and windows (seed defaults: 6 tries, 1 download within 3 days, 30 days), and
+    the waits after wrong download passwords."""
 
     expiry: dt.timedelta
     max_failures: int
@@ -31,6 +33,7 @@ class EnrollmentPolicy:
     download_period: dt.timedelta
     validity: dt.timedelta
     organization: str
+    download_throttle: ThrottlePolicy
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EnrollmentPolicy:
@@ -43,4 +46,7 @@ class EnrollmentPolicy:
             download_period=settings.enrollment_expiry_days * days,
             validity=settings.certificate_validity_days * days,
             organization=settings.ca_organization,
+            download_throttle=ThrottlePolicy(
+                base_delay=dt.timedelta(seconds=settings.download_throttle_seconds)
+            ),
         )

@@ -19,6 +19,7 @@ from pwa_server.enrollment.errors import (
     InvalidInputError,
     WrongStepError,
 )
+from pwa_server.enrollment.hashing import SecretHashes
 from pwa_server.enrollment.lockout import check_guess
 from pwa_server.enrollment.mails import EnrollmentMails
 from pwa_server.enrollment.models import DownloadCredentials, Invitation
@@ -30,6 +31,7 @@ from pwa_server.store.enrollments import (
     EnrollmentRow,
     enrollment_by_certificate_user_id,
     enrollment_by_id,
+    guess_settled,
     insert_enrollment,
     update_enrollment,
 )
@@ -42,12 +44,18 @@ class EnrollmentService(EnrollmentAdministration):
     """The enrollment state machine over the database; every method takes the time as `now`."""
 
     def __init__(
-        self, engine: Engine, policy: EnrollmentPolicy, mails: EnrollmentMails, public_url: str
+        self,
+        engine: Engine,
+        policy: EnrollmentPolicy,
+        mails: EnrollmentMails,
+        public_url: str,
+        hashes: SecretHashes,
     ) -> None:
         self.engine = engine
         self.policy = policy
         self.mails = mails
         self.public_url = public_url
+        self.hashes = hashes
 
     def create(
         self,
@@ -82,6 +90,7 @@ class EnrollmentService(EnrollmentAdministration):
             expires_at=expires_at,
             certificate_user_id=credentials.new_certificate_user_id(),
         )
+        one_time_password_hash = self.hashes.keyed(one_time_password)
         with _transaction(self.engine, connection) as connection:
             insert_enrollment(
                 connection,
@@ -92,7 +101,7 @@ class EnrollmentService(EnrollmentAdministration):
                 profile=profile,
                 certificate_user_id=invitation.certificate_user_id,
                 status="invited",
-                one_time_password_hash=credentials.hash_secret(one_time_password),
+                one_time_password_hash=one_time_password_hash,
                 expires_at=expires_at,
                 created_at=now,
                 download_deadline=now + self.policy.download_period,
@@ -150,7 +159,7 @@ class EnrollmentService(EnrollmentAdministration):
             statuses=OTP_STEPS,
             limit=self.policy.max_failures,
             now=now,
-            matches=lambda: credentials.verify_secret(row.one_time_password_hash, typed),
+            matches=lambda: self.hashes.verify(row.one_time_password_hash, typed),
             failure=AuditAction.ENROLLMENT_ONE_TIME_PASSWORD_FAILED,
         )
         with self.engine.begin() as connection:
@@ -162,6 +171,7 @@ class EnrollmentService(EnrollmentAdministration):
                 otp_verified_at=now,
                 failed_attempts=0,
                 updated_at=now,
+                **guess_settled(),
             ):
                 raise_for(connection, row.id)
             record_enrollment_event(
@@ -184,6 +194,9 @@ class EnrollmentService(EnrollmentAdministration):
             raise WrongStepError("the secret question is registered after the one-time password")
         answer_text = _validated_answer(question, answer, answer_confirm)
         download_password = credentials.new_download_password()
+        # Hashed before the transaction: no connection waits for Argon2id.
+        answer_hash = self.hashes.argon2(answer_text)
+        download_password_hash = self.hashes.keyed(download_password)
         with self.engine.begin() as connection:
             if not update_enrollment(
                 connection,
@@ -191,8 +204,8 @@ class EnrollmentService(EnrollmentAdministration):
                 expected_status="otp_verified",
                 status="secret_registered",
                 secret_question=question,
-                secret_answer_hash=credentials.hash_secret(answer_text),
-                download_password_hash=credentials.hash_secret(download_password),
+                secret_answer_hash=answer_hash,
+                download_password_hash=download_password_hash,
                 download_password_issued_at=now,
                 issuance_notice_at=now,
                 updated_at=now,
@@ -240,12 +253,11 @@ class EnrollmentService(EnrollmentAdministration):
             statuses=REISSUABLE,
             limit=self.policy.max_failures,
             now=now,
-            matches=lambda: credentials.verify_secret(
-                stored_answer, credentials.normalise_answer(answer)
-            ),
+            matches=lambda: self.hashes.verify(stored_answer, credentials.normalise_answer(answer)),
             failure=AuditAction.ENROLLMENT_SECRET_ANSWER_FAILED,
         )
         download_password = credentials.new_download_password()
+        download_password_hash = self.hashes.keyed(download_password)
         deadline = now + self.policy.download_period
         with self.engine.begin() as connection:
             # Conditional on the status read before the guess: a lock set meanwhile stands.
@@ -254,7 +266,7 @@ class EnrollmentService(EnrollmentAdministration):
                 row.id,
                 expected_status=row.status,
                 status="secret_registered",
-                download_password_hash=credentials.hash_secret(download_password),
+                download_password_hash=download_password_hash,
                 download_password_issued_at=now,
                 issuance_notice_at=now,
                 downloads=0,
@@ -264,6 +276,7 @@ class EnrollmentService(EnrollmentAdministration):
                 failed_attempts=0,
                 keep_previous_certificate=False,
                 updated_at=now,
+                **guess_settled(),
             ):
                 raise_for(connection, row.id)
             enqueue_mail(

@@ -13,6 +13,8 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
+from pwa_server.store import sqlite_writes
+
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -21,7 +23,8 @@ class DatabaseError(Exception):
 
 
 def create_database_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite gets WAL, foreign keys and a busy timeout on every connection."""
+    """An engine for `url`; SQLite gets WAL, foreign keys and a busy timeout on every connection,
+    and writers that queue in the process (sqlite_writes.py)."""
     try:
         parsed = make_url(url)
         if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in ("", None):
@@ -30,6 +33,8 @@ def create_database_engine(url: str) -> Engine:
             database = parsed.database
             if database and database != ":memory:":
                 _make_parent(Path(database))
+            if parsed.get_driver_name() == "pysqlite":
+                parsed = parsed.set(drivername=sqlite_writes.register())
             engine = create_engine(parsed, connect_args={"timeout": 30})
             event.listen(engine, "connect", _sqlite_pragmas)
             return engine

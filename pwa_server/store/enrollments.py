@@ -7,7 +7,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, case, insert, literal, or_, select, update
 
 from pwa_server.store.search import contains_any
 from pwa_server.store.tables import enrollments
@@ -43,11 +43,15 @@ class EnrollmentRow:
     return_url: str | None = None
     keep_previous_certificate: bool = False
     issuance_notice_at: dt.datetime | None = None
+    guesses_in_flight: int = 0
+    guess_lease_until: dt.datetime | None = None
 
 
 def insert_enrollment(connection: Connection, **values: Any) -> None:
     """Record a new invitation."""
-    connection.execute(insert(enrollments).values(failed_attempts=0, downloads=0, **values))
+    connection.execute(
+        insert(enrollments).values(failed_attempts=0, downloads=0, guesses_in_flight=0, **values)
+    )
 
 
 def enrollment_by_id(connection: Connection, enrollment_id: str) -> EnrollmentRow | None:
@@ -77,6 +81,14 @@ def update_enrollment(
     return result.rowcount == 1
 
 
+def _active_in_flight(now: dt.datetime) -> ColumnElement[int]:
+    """Guesses still being checked: none once their lease ran out."""
+    lease = enrollments.c.guess_lease_until
+    return case(
+        (or_(lease.is_(None), lease <= now), literal(0)), else_=enrollments.c.guesses_in_flight
+    )
+
+
 def reserve_attempt(
     connection: Connection,
     enrollment_id: str,
@@ -84,30 +96,45 @@ def reserve_attempt(
     statuses: tuple[str, ...],
     limit: int,
     now: dt.datetime,
+    lease: dt.timedelta,
 ) -> bool:
-    """Count a guess before it is checked; False when no guess is left (or the step is wrong).
+    """Count a guess as in flight before it is checked; False when no guess is left (or the
+    step is wrong).
 
-    Counting first means that concurrent guesses can never check more than `limit` secrets.
+    Counting first means that concurrent guesses can never check more than `limit` secrets;
+    the lease means that a guess whose verdict never comes (its worker died) stops counting.
     """
+    in_flight = _active_in_flight(now)
     result = connection.execute(
         update(enrollments)
         .where(
             enrollments.c.id == enrollment_id,
             enrollments.c.status.in_(statuses),
-            enrollments.c.failed_attempts < limit,
+            enrollments.c.failed_attempts + in_flight < limit,
         )
-        .values(failed_attempts=enrollments.c.failed_attempts + 1, updated_at=now)
+        .values(guesses_in_flight=in_flight + 1, guess_lease_until=now + lease, updated_at=now)
     )
     return result.rowcount == 1
 
 
-def lock_when_exhausted(
+def guess_settled() -> dict[str, Any]:
+    """Values that end one guess in flight, for the UPDATE that records its verdict."""
+    in_flight = enrollments.c.guesses_in_flight
+    return {"guesses_in_flight": case((in_flight > 0, in_flight - 1), else_=literal(0))}
+
+
+def count_wrong_guess(
     connection: Connection, enrollment_id: str, *, limit: int, now: dt.datetime
 ) -> tuple[EnrollmentRow | None, bool]:
-    """After a wrong guess: lock once the guesses reach `limit`.
-
-    Returns the row as it is now, and whether this call locked it.
-    """
+    """A wrong guess's verdict: counted, and the enrollment locked once the wrong guesses
+    reach `limit`. Returns the row as it is now, and whether this call locked it."""
+    connection.execute(
+        update(enrollments)
+        .where(enrollments.c.id == enrollment_id)
+        .values(
+            failed_attempts=enrollments.c.failed_attempts + 1, updated_at=now, **guess_settled()
+        )
+    )
     result = connection.execute(
         update(enrollments)
         .where(
@@ -118,15 +145,6 @@ def lock_when_exhausted(
         .values(status="locked", locked_at=now, updated_at=now)
     )
     return enrollment_by_id(connection, enrollment_id), result.rowcount == 1
-
-
-def reset_attempts(connection: Connection, enrollment_id: str, *, now: dt.datetime) -> None:
-    """A right secret: the guesses counted so far are forgotten (unless it got locked)."""
-    connection.execute(
-        update(enrollments)
-        .where(enrollments.c.id == enrollment_id, enrollments.c.status != "locked")
-        .values(failed_attempts=0, updated_at=now)
-    )
 
 
 def claim_download(

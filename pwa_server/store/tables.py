@@ -196,6 +196,22 @@ enrollments = Table(
     Column("keep_previous_certificate", Boolean, nullable=False, server_default=false()),
     # When the latest download guide (the issuance notice) was mailed: validity counts from it.
     Column("issuance_notice_at", UTCDateTime, nullable=True),
+    # Guesses counted but not yet judged; they stop counting when the lease runs out (a worker
+    # that died mid-check never gives a verdict).
+    Column("guesses_in_flight", Integer, nullable=False, server_default="0"),
+    Column("guess_lease_until", UTCDateTime, nullable=True),
+)
+
+# Wrong download passwords, per certificate user ID and client and per client: after a few,
+# the next attempt waits until retry_at (doubling). Unknown IDs get rows too, so that nothing
+# tells them from existing ones.
+guess_throttles = Table(
+    "guess_throttles",
+    metadata,
+    Column("key", String(160), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("retry_at", UTCDateTime, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False, index=True),
 )
 
 # The transactional outbox: written in the same transaction as the change it reports,

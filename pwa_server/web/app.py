@@ -10,6 +10,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from hsm import HsmError
 from pwa_server.enrollment.errors import EnrollmentError
 from pwa_server.i18n import FRONTEND
 from pwa_server.officers.errors import OfficerError
@@ -19,6 +20,7 @@ from pwa_server.web import check_routes, enroll_routes, pki_routes
 from pwa_server.web.api.routes import api_routes
 from pwa_server.web.errors import (
     enrollment_error,
+    hsm_unavailable,
     http_exception,
     officer_error,
     server_error,
@@ -85,6 +87,7 @@ def create_app(services: Services) -> Starlette:
         ],
         exception_handlers={
             EnrollmentError: enrollment_error,
+            HsmError: hsm_unavailable,
             OfficerError: officer_error,
             SiteError: site_error,
             SignInRequiredError: sign_in_required,

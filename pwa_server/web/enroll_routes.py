@@ -228,9 +228,8 @@ async def submit_download(request: Request) -> Response:
             download_password=str(form.get("download_password", ""))[:64],
             platform=Platform(platform_value),
             now=services.now(),
+            client=request.client.host if request.client else None,
         )
-    except WrongSecretError as error:
-        message = _wrong_secret(request, error)
     except EnrollmentNotFoundError:
         message = gettext(request, "The certificate user ID or the download password is wrong.")
     else:

@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from pwa_server.enrollment.errors import (
     CertificateNotFoundError,
+    DownloadThrottledError,
     DownloadWindowClosedError,
     EnrollmentCancelledError,
     EnrollmentError,
@@ -18,6 +19,7 @@ from pwa_server.enrollment.errors import (
     EnrollmentLockedError,
     EnrollmentNotFoundError,
     InvalidInputError,
+    SecretCheckBusyError,
     TooManyAttemptsAtOnceError,
     WrongStepError,
 )
@@ -87,6 +89,19 @@ _ENROLLMENT_PAGES: dict[type[EnrollmentError], tuple[int, str, str]] = {
         N_("Too many attempts at the same time"),
         N_("Wait a moment, then try again once."),
     ),
+    DownloadThrottledError: (
+        429,
+        N_("Too many wrong entries"),
+        N_(
+            "The certificate user ID or the download password was wrong several times. "
+            "Try again in %(seconds)s seconds, copying the download password carefully."
+        ),
+    ),
+    SecretCheckBusyError: (
+        429,
+        N_("Many people are checking at once"),
+        N_("Try again in %(seconds)s seconds."),
+    ),
     InvalidInputError: (
         400,
         N_("The input was not accepted"),
@@ -113,24 +128,37 @@ def _wants_json(request: Request) -> bool:
     return "json" in accept or request.url.path.startswith(("/api/", "/pki/", "/healthz"))
 
 
-def error_response(request: Request, status: int, title: str, text: str | None = None) -> Response:
-    """The error in the form the client asked for; `title` and `text` are English msgids."""
+def error_response(
+    request: Request,
+    status: int,
+    title: str,
+    text: str | None = None,
+    *,
+    retry_after: int | None = None,
+) -> Response:
+    """The error in the form the client asked for; `title` and `text` are English msgids
+    (`text` may name `%(seconds)s`, filled with `retry_after`)."""
+    headers = {"cache-control": "no-store"}
+    if retry_after is not None:
+        headers["retry-after"] = str(retry_after)
     if _wants_json(request):
         return JSONResponse(
             {"type": "about:blank", "title": title, "status": status}
-            | ({"detail": text} if text else {}),
+            | ({"detail": text % {"seconds": retry_after}} if text else {}),
             status_code=status,
             media_type="application/problem+json",
-            headers={"cache-control": "no-store"},
+            headers=headers,
         )
     renderer: Renderer = request.app.state.renderer
-    return renderer.page(
+    response = renderer.page(
         request,
         "error.html",
         status_code=status,
         title=gettext(request, title),
-        text=gettext(request, text) if text else None,
+        text=gettext(request, text, seconds=retry_after) if text else None,
     )
+    response.headers.update(headers)
+    return response
 
 
 async def http_exception(request: Request, exc: Exception) -> Response:
@@ -140,10 +168,27 @@ async def http_exception(request: Request, exc: Exception) -> Response:
 
 
 async def enrollment_error(request: Request, exc: Exception) -> Response:
+    retry_after = getattr(exc, "retry_after", None)
     for kind, (status, title, text) in _ENROLLMENT_PAGES.items():
         if isinstance(exc, kind):
-            return error_response(request, status, title, text)
+            return error_response(request, status, title, text, retry_after=retry_after)
     return await server_error(request, exc)
+
+
+# The token did not answer: nothing was changed, and it may answer again shortly.
+HSM_RETRY_AFTER = 5
+
+
+async def hsm_unavailable(request: Request, exc: Exception) -> Response:
+    """A token fault during a request: 503 with Retry-After, never a trace."""
+    logger.error("HSM error on %s %s: %s", request.method, request.url.path, exc)
+    return error_response(
+        request,
+        503,
+        _TITLES[503],
+        N_("The key store is not answering. Nothing was changed; try again in a moment."),
+        retry_after=HSM_RETRY_AFTER,
+    )
 
 
 # Officer errors on console pages: (HTTP status, title, explanation).

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import Engine
 
-from pwa_server.enrollment.download import Downloads
+from pwa_server.enrollment.download import Delivery, Downloads, Platform
 from pwa_server.enrollment.policy import EnrollmentPolicy
 from pwa_server.enrollment.service import EnrollmentService, Invitation
 from pwa_server.pki.authority import load_authority
@@ -40,6 +40,18 @@ class Enrolling:
 
     def invite(self, user_id: str = "alice", now: dt.datetime = START) -> Invitation:
         return self.service.create(user_id=user_id, email=f"{user_id}@example.jp", now=now)
+
+    def download_from(
+        self, client: str, cuid: str, password: str, now: dt.datetime = START
+    ) -> Delivery:
+        """An Android download sent from the address `client`."""
+        return self.downloads.download(
+            certificate_user_id=cuid,
+            download_password=password,
+            platform=Platform.ANDROID,
+            now=now,
+            client=client,
+        )
 
     def ready_to_download(
         self, user_id: str = "alice", now: dt.datetime = START
@@ -94,6 +106,7 @@ def enrolling(database_url: str, services: Services) -> Iterator[Enrolling]:
             signing=load_signing_identity(files.certificate_chain, files.private_key),
             identifier_prefix=profile_identifier_prefix(settings),
             urls=publication_urls(settings, issuing),
+            hashes=services.downloads.hashes,
         )
         responder = OcspResponders(
             [
@@ -102,6 +115,7 @@ def enrolling(database_url: str, services: Services) -> Iterator[Enrolling]:
                 )
             ]
         )
-        yield Enrolling(engine, enrollment_service(settings, engine), downloads, policy, responder)
+        service = enrollment_service(settings, engine, services.downloads.hashes)
+        yield Enrolling(engine, service, downloads, policy, responder)
     finally:
         engine.dispose()

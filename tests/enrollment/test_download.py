@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from pwa_server.enrollment.download import Platform
 from pwa_server.enrollment.errors import (
+    DownloadThrottledError,
     DownloadWindowClosedError,
     EnrollmentLockedError,
     EnrollmentNotFoundError,
@@ -122,18 +123,26 @@ def test_window_closes_3_days_after_the_first_download(
     assert _issued(enrolling) == 2
 
 
-def test_wrong_download_passwords_count_toward_the_same_lockout(enrolling: Enrolling) -> None:
+def test_six_wrong_download_passwords_do_not_lock_and_the_right_one_works_after_the_wait(
+    enrolling: Enrolling,
+) -> None:
+    # Issue 17, finding 5: it was 6 in a row locking the enrollment until an officer came.
     invitation, password = enrolling.ready_to_download()
     cuid = invitation.certificate_user_id
-    for remaining in range(enrolling.policy.max_failures - 1, 0, -1):
-        with pytest.raises(WrongSecretError) as wrong:
-            _download(enrolling, cuid, "wrong-password", START)
-        assert wrong.value.remaining == remaining
-    with pytest.raises(EnrollmentLockedError):
-        _download(enrolling, cuid, "wrong-password", START)
-    with pytest.raises(EnrollmentLockedError):
-        _download(enrolling, cuid, password, START)
-    assert _issued(enrolling) == 0
+    now = START
+    for _ in range(6):
+        with pytest.raises(WrongSecretError):
+            _download(enrolling, cuid, "wrong-password", now)
+        now += dt.timedelta(hours=1)  # past any wait: each guess is counted
+    with pytest.raises(DownloadThrottledError) as throttled:
+        _download(enrolling, cuid, password, now - dt.timedelta(hours=1))
+    assert throttled.value.retry_after >= 1
+
+    _download(enrolling, cuid, password, now)
+
+    with enrolling.engine.connect() as connection:
+        row = connection.execute(select(enrollments)).one()
+    assert (row.status, row.failed_attempts, _issued(enrolling)) == ("downloaded", 0, 1)
 
 
 def test_download_password_is_accepted_as_typed_with_spaces_and_capitals(

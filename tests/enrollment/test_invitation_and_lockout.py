@@ -39,7 +39,10 @@ def test_invitation_gives_url_and_one_time_password_expiring_in_30_days(
     assert invitation.expires_at == START + dt.timedelta(days=30)
 
 
-def test_secrets_are_stored_only_as_argon2id_hashes(enrolling: Enrolling) -> None:
+def test_generated_secrets_are_stored_as_token_hmacs_and_the_answer_as_argon2id(
+    enrolling: Enrolling,
+) -> None:
+    # Issue 17, finding 6: all three were Argon2id hashes.
     invitation, download_password = enrolling.ready_to_download()
     with enrolling.engine.connect() as connection:
         row = connection.execute(select(enrollments)).one()
@@ -47,8 +50,10 @@ def test_secrets_are_stored_only_as_argon2id_hashes(enrolling: Enrolling) -> Non
     assert invitation.one_time_password not in stored
     assert download_password not in stored
     assert "pochi" not in stored.lower()
-    for column in ("one_time_password_hash", "secret_answer_hash", "download_password_hash"):
-        assert getattr(row, column).startswith("$argon2id$")
+    label = enrolling.service.hashes.key.label
+    for column in ("one_time_password_hash", "download_password_hash"):
+        assert getattr(row, column).startswith(f"hmac-sha256${label}$")
+    assert row.secret_answer_hash.startswith("$argon2id$")
 
 
 def test_invitation_mail_is_queued_with_the_url_and_never_the_password(

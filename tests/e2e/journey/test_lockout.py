@@ -85,22 +85,27 @@ def test_a_locked_enrollment_refuses_even_the_right_password_until_unlocked(
     assert str(accepted.url) == f"{invitation.enrollment_url}/secret"
 
 
-def test_wrong_download_passwords_and_secret_answers_count_toward_the_same_lockout(
+def test_wrong_download_passwords_do_not_count_toward_the_lockout_of_secret_answers(
     journey_server: JourneyServer, invitation: Invitation
 ) -> None:
+    # Issue 17, finding 5: three wrong download passwords and three wrong answers locked it.
     with Phone(journey_server, language="en") as phone:
         credentials = phone.enroll(invitation, answer="Pochi")
         user_id = credentials.certificate_user_id
-        attempts = [phone.download(credentials, "android", password="wrongpasswrd") for _ in "123"]
-        attempts += [phone.reissue(user_id, "Tama") for _ in "456"]
+        passwords = [phone.download(credentials, "android", password="wrongpasswrd") for _ in "123"]
+        answers = [phone.reissue(user_id, "Tama") for _ in range(LIMIT)]
         right_password = phone.download(credentials, "android")
         right_answer = phone.reissue(user_id, "Pochi")
-    assert [response.status_code for response in attempts] == [400] * (LIMIT - 1) + [423]
-    assert [error_message(response.text) for response in attempts[: LIMIT - 1]] == [
+    assert [response.status_code for response in passwords] == [400] * 3
+    assert {error_message(response.text) for response in passwords} == {
+        "The certificate user ID or the download password is wrong."
+    }
+    assert [response.status_code for response in answers] == [400] * (LIMIT - 1) + [423]
+    assert [error_message(response.text) for response in answers[: LIMIT - 1]] == [
         f"That is not right. {remaining} {'try' if remaining == 1 else 'tries'} left."
         for remaining in (5, 4, 3, 2, 1)
     ]
-    for refused in (attempts[-1], right_password, right_answer):
+    for refused in (answers[-1], right_password, right_answer):
         assert refused.status_code == 423
         assert_person_page(refused)
         assert heading(refused.text) == "This enrollment is locked"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import html
+import json
 import re
 import secrets
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import Engine
 
-from pwa_server.runtime import enrollment_service, site_registry
+from pwa_server.runtime import site_registry
 from pwa_server.web.security_headers import CONTENT_SECURITY_POLICY
 from tests.conftest import openssl
 from tests.e2e.journey.conftest import JourneyServer
@@ -57,13 +58,34 @@ class Returned:
     english_page: httpx.Response
 
 
+_INVITE_FOR_SITE = """
+import datetime as dt, json, sys
+from pwa_server.runtime import open_services
+from pwa_server.settings import load_settings
+
+services = open_services(load_settings())
+try:
+    created = services.enrollments.create(
+        user_id=sys.argv[1], email=sys.argv[2], site_id=int(sys.argv[3]),
+        return_url=sys.argv[4], now=dt.datetime.now(dt.UTC),
+    )
+finally:
+    services.close()
+print(json.dumps({
+    "enrollment_id": created.enrollment_id, "enrollment_url": created.enrollment_url,
+    "one_time_password": created.one_time_password,
+    "expires_at": created.expires_at.isoformat(),
+}))
+"""
+
+
 @pytest.fixture(scope="module")
 def returned(
     journey_server: JourneyServer, database: Engine, tmp_path_factory: pytest.TempPathFactory
 ) -> Returned:
     settings = journey_server.settings
     now = dt.datetime.now(dt.UTC)
-    # What the site's API does, on the server's database (neither needs the token).
+    # What the site's API does, on the server's database.
     site = (
         site_registry(settings, database)
         .create(
@@ -74,18 +96,17 @@ def returned(
         )
         .site
     )
-    created = enrollment_service(settings, database).create(
-        user_id=USER_ID,
-        email="shopper@example.jp",
-        site_id=site.id,
-        return_url=RETURN_URL,
-        now=now,
+    # The one-time password is hashed with the server's token key: in a process of its own.
+    made = journey_server.shomei_python(
+        _INVITE_FOR_SITE, USER_ID, "shopper@example.jp", str(site.id), RETURN_URL
     )
+    assert made.returncode == 0, made.stderr
+    created = json.loads(made.stdout)
     invitation = Invitation(
-        created.enrollment_id,
-        created.enrollment_url,
-        created.one_time_password,
-        created.expires_at.isoformat(),
+        created["enrollment_id"],
+        created["enrollment_url"],
+        created["one_time_password"],
+        created["expires_at"],
         "shopper@example.jp",
     )
     directory = tmp_path_factory.mktemp("return")

@@ -139,7 +139,7 @@ def on_each_database(database_url: str, services: Services) -> Iterator[SiteFact
         over = dataclasses.replace(
             services,
             engine=engine,
-            enrollments=enrollment_service(settings, engine),
+            enrollments=enrollment_service(settings, engine, services.downloads.hashes),
             sites=site_registry(settings, engine),
         )
         with serving(over) as factory:
