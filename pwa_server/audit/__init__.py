@@ -11,7 +11,12 @@ from pwa_server.audit.chain import GENESIS_HASH
 from pwa_server.audit.errors import AuditError
 from pwa_server.audit.log import JsonValue, events, record
 from pwa_server.audit.seals import SEAL_INTERVAL, Seal, ensure_audit_key, seal
-from pwa_server.audit.verification import Problem, Verification, verify
+from pwa_server.audit.verification import (
+    Problem,
+    Verification,
+    verify,
+    verify_since_last_seal,
+)
 from pwa_server.store.audit import AuditEventRow
 
 __all__ = [
@@ -33,4 +38,5 @@ __all__ = [
     "record",
     "seal",
     "verify",
+    "verify_since_last_seal",
 ]

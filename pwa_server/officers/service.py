@@ -40,6 +40,7 @@ from pwa_server.officers.models import (
 )
 from pwa_server.officers.notices import record_account_event
 from pwa_server.officers.policy import INVITATION_VALIDITY
+from pwa_server.officers.refusals import SignInRefusals
 from pwa_server.officers.roles import Permission, Role
 from pwa_server.officers.sessions import OfficerSessions, end_sessions_of_disabled
 from pwa_server.settings import Settings
@@ -69,6 +70,7 @@ class OfficerService:
         self.party = RelyingParty(rp_id=rp_id, rp_name=rp_name, origin=origin)
         self.public_url = (public_url or origin).rstrip("/")
         self.sessions = OfficerSessions(engine)
+        self.refusals = SignInRefusals(engine)
 
     @classmethod
     def from_settings(cls, settings: Settings, engine: Engine) -> OfficerService:

@@ -373,6 +373,18 @@ officer_sessions = Table(
     Column("user_agent", String(255), nullable=False),
 )
 
+# Refused console sign-ins counted per client address, minute and reason, until the minute
+# is written to the audit log as one event (anyone can send refusals: one event each would
+# flood a log that keeps everything).
+sign_in_refusals = Table(
+    "sign_in_refusals",
+    metadata,
+    Column("client", String(64), primary_key=True),
+    Column("window_start", Integer, primary_key=True),  # Unix minute
+    Column("reason", String(64), primary_key=True),  # the refusal's error class
+    Column("refusals", Integer, nullable=False),
+)
+
 # A key ceremony: a change to the CA keys (a new issuing CA, retiring one) that runs only once
 # enough distinct security officers approved it. The number needed is fixed when it is
 # proposed; it leaves "open" by one conditional UPDATE, so that it runs at most once.

@@ -188,7 +188,8 @@ def run_worker(settings: Settings, listeners: Listeners) -> None:
 
 
 async def _seal_audit_log(services: Services, *, stop: asyncio.Event) -> None:
-    """Seal the audit head at start and every SEAL_INTERVAL until `stop` is set.
+    """Seal the audit head at start and every SEAL_INTERVAL until `stop` is set (after
+    writing the refused sign-ins counted in minutes that are over).
 
     Every worker seals: an unchanged head costs nothing, and two workers sealing the same
     head is harmless, while one sealer would be a single point that stops sealing silently.
@@ -197,6 +198,8 @@ async def _seal_audit_log(services: Services, *, stop: asyncio.Event) -> None:
     """
     while not stop.is_set():
         try:
+            # Refused sign-ins of minutes that are over, so that the seal covers them too.
+            await asyncio.to_thread(services.officers.refusals.flush, now=services.now())
             await asyncio.to_thread(seal, services.engine, services.token, now=services.now())
         except Exception:
             logger.exception("sealing the audit log failed; retrying in %s", SEAL_INTERVAL)

@@ -17,7 +17,14 @@ from cryptography.hazmat.primitives.serialization import (
 )
 from sqlalchemy import Engine, select, update
 
-from pwa_server.audit import AuditError, ensure_audit_key, events, seal, verify
+from pwa_server.audit import (
+    AuditError,
+    ensure_audit_key,
+    events,
+    seal,
+    verify,
+    verify_since_last_seal,
+)
 from pwa_server.audit.chain import event_hash, seal_message
 from pwa_server.audit.seals import AUDIT_KEY_LABEL_PREFIX, key_ref
 from pwa_server.runtime import Services
@@ -356,3 +363,64 @@ def test_a_seal_key_that_could_not_be_recorded_is_destroyed(
     assert {info.label for info in services.token.key_objects()} == labels_before
     with engine.connect() as connection:
         assert active_audit_key(connection) is None
+
+
+# --- the audit page's check: from the last seal on ------------------------------------------
+
+
+def test_the_page_check_reads_only_the_sealed_event_and_those_after_it(
+    engine: Engine, services: Services, audit_key: AuditKeyRow
+) -> None:
+    append(engine, 40)
+    seal(engine, services.token, now=LATER)
+    append(engine, 3, start=40)
+
+    result = verify_since_last_seal(engine)
+
+    assert result.ok, result.problem
+    # The sealed event (41: the key's event comes first) and the three after it.
+    assert (result.events, result.last_event_id, result.sealed_up_to) == (4, 44, 41)
+
+
+def test_the_page_check_does_not_reread_a_row_sealed_earlier_but_catches_a_later_one(
+    engine: Engine, services: Services, audit_key: AuditKeyRow
+) -> None:
+    append(engine, 10)
+    seal(engine, services.token, now=LATER)
+    append(engine, 3, start=10)
+    execute(engine, "UPDATE audit_events SET actor = 'someone-else' WHERE id = 5")
+
+    # Before the seal: only the full walk (shomei audit verify) reads event 5 again.
+    assert verify_since_last_seal(engine).ok
+    assert problem_of(engine)[0] == 5
+    execute(engine, "UPDATE audit_events SET actor = 'someone-else' WHERE id = 13")
+    result = verify_since_last_seal(engine)
+    assert result.problem is not None
+    assert result.problem.event_id == 13
+
+
+def test_the_page_check_catches_a_sealed_event_changed_or_a_tail_deleted(
+    engine: Engine, services: Services, audit_key: AuditKeyRow
+) -> None:
+    append(engine, 4)
+    seal(engine, services.token, now=LATER)
+    execute(engine, "UPDATE audit_events SET details = '{}' WHERE id = 5")
+
+    result = verify_since_last_seal(engine)
+
+    assert result.problem is not None
+    assert result.problem.event_id == 5
+    execute(engine, "DELETE FROM audit_events WHERE id = 5")
+    execute(engine, "UPDATE audit_head SET last_event_id = 4")
+    moved_back = verify_since_last_seal(engine)
+    assert moved_back.problem is not None
+    assert moved_back.problem.event_id == 5
+
+
+def test_the_page_check_of_a_log_never_sealed_walks_it_all(engine: Engine) -> None:
+    append(engine, 3)
+
+    result = verify_since_last_seal(engine)
+
+    assert result.ok, result.problem
+    assert (result.events, result.sealed_up_to) == (3, 0)

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from pwa_server.audit import ActorKind, AuditAction, JsonValue, Outcome
+from pwa_server.audit import ActorKind, AuditAction, Outcome
 from pwa_server.officers.errors import OfficerError, SignCountError
 from pwa_server.officers.roles import Permission
 from pwa_server.web.csrf import check_csrf
@@ -84,16 +84,24 @@ async def sign_in_answer(request: Request) -> Response:
 
 
 def _record_failed_sign_in(request: Request, error: OfficerError) -> None:
-    details: dict[str, JsonValue] = {"reason": type(error).__name__, "message": str(error)[:500]}
-    if isinstance(error, SignCountError):
-        details["warning"] = "the key's counter went backwards: it may have been cloned"
+    services = services_of(request)
+    if not isinstance(error, SignCountError):
+        services.officers.refusals.count(
+            client=client_address(request), reason=type(error).__name__, now=services.now()
+        )
+        return
+    # A key that may have been cloned is worth an event of its own, at once.
     record_console_event(
         request,
         actor_kind=ActorKind.USER,
         actor="unknown",
         action=AuditAction.OFFICER_SIGN_IN_FAILED,
         outcome=Outcome.FAILURE,
-        details=details,
+        details={
+            "reason": type(error).__name__,
+            "message": str(error)[:500],
+            "warning": "the key's counter went backwards: it may have been cloned",
+        },
     )
 
 

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from pwa_server.audit import AuditAction, events, verify
+from pwa_server.audit import AuditAction, events, verify_since_last_seal
 from pwa_server.officers.errors import OfficerError
 from pwa_server.officers.models import StepUp, decode_credential_id
 from pwa_server.officers.notices import account_notices
@@ -103,10 +103,14 @@ async def audit_page(request: Request) -> Response:
     }
     before = request.query_params.get("before")
     before_id = int(before) if before and before.isdigit() else None
+    # Refused sign-ins of this minute too: the page shows what happened up to now.
+    await run_in_threadpool(
+        services.officers.refusals.flush, now=services.now(), including_this_minute=True
+    )
     listed = await run_in_threadpool(
         events, services.engine, limit=AUDIT_PAGE_SIZE, before_id=before_id, **filters
     )
-    verification = await run_in_threadpool(verify, services.engine)
+    verification = await run_in_threadpool(verify_since_last_seal, services.engine)
     return console_page(
         request,
         "officer/audit.html",
