@@ -2,14 +2,14 @@
 written to the audit log as one event each.
 
 Revision ID: 0013
-Revises: 0010
+Revises: 0011
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0010"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
