@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import time
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -54,6 +55,10 @@ class Platform(enum.StrEnum):
     ANDROID = "android"
     OTHER = "other"
 
+
+# How long a wrong download password takes to answer at the least, whatever the ID: well
+# above both paths' own time (5-12 ms here), so that timing tells nothing.
+WRONG_ANSWER_SECONDS = 0.05
 
 # Certificate profiles: the end-user key each one gets (EC P-256 unless a site needs RSA).
 KEY_PROFILES = ("default", "rsa-2048", "rsa-3072")
@@ -211,6 +216,7 @@ class Downloads:
     def _authenticate(
         self, throttle: DownloadThrottle, download_password: str, now: dt.datetime
     ) -> EnrollmentRow:
+        started = time.monotonic()
         with self.engine.connect() as connection:
             throttle.check(connection, now=now)
             row = enrollment_by_certificate_user_id(connection, throttle.certificate_user_id)
@@ -233,7 +239,9 @@ class Downloads:
                     details={"client": throttle.client},
                     now=now,
                 )
-        # One answer whether the ID exists or not: nothing to learn from it.
+        # One answer whether the ID exists or not, and at one time: an existing ID's failure is
+        # also audited (~2 ms more), so every wrong answer waits out the same floor.
+        time.sleep(max(0.0, WRONG_ANSWER_SECONDS - (time.monotonic() - started)))
         raise WrongDownloadCredentialsError(throttle.certificate_user_id)
 
     def _package(

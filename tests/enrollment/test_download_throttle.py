@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import time
 
 import pytest
 from sqlalchemy import select
 
+from pwa_server.enrollment.download import WRONG_ANSWER_SECONDS
 from pwa_server.enrollment.errors import DownloadThrottledError, WrongDownloadCredentialsError
 from pwa_server.enrollment.throttle import ThrottlePolicy, client_network
 from pwa_server.store.tables import guess_throttles
@@ -71,3 +73,21 @@ def test_client_networks_are_ipv4_addresses_and_ipv6_slash_64s() -> None:
     assert client_network("2001:db8:1:2:3:4:5:6") == "2001:db8:1:2::/64"
     assert client_network(None) == "unknown"
     assert client_network("not an address") == "unknown"
+
+
+def test_wrong_passwords_for_existing_and_unknown_ids_wait_out_the_same_floor(
+    enrolling: Enrolling,
+) -> None:
+    # An existing ID's failure is audited too: it took ~2 ms longer than an unknown one's.
+    # (Compared with the floor only: a loaded machine moves both paths by more than 2 ms.)
+    invitation, _ = enrolling.ready_to_download()
+    cuid = invitation.certificate_user_id
+    unknown = "shm-" + "2" * (len(cuid) - 4)
+    seconds: dict[str, list[float]] = {cuid: [], unknown: []}
+    for attempt in range(4):
+        for name in (cuid, unknown):
+            started = time.monotonic()
+            with pytest.raises(WrongDownloadCredentialsError):
+                enrolling.download_from(f"192.0.2.{attempt}", name, "wrong-password")
+            seconds[name].append(time.monotonic() - started)
+    assert min(seconds[cuid] + seconds[unknown]) >= WRONG_ANSWER_SECONDS
