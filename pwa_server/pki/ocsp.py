@@ -2,13 +2,15 @@
 delegated responder whose key is in the token. Responses without a nonce are signed once per
 status and reused until the status changes or the response nears its nextUpdate; the very same
 request asked again within STATUS_RECHECK is answered from memory without reading the status
-(`OcspResponders.recent`), which is what lets a worker answer thousands a second."""
+(`OcspResponders.recent`), which is what lets a worker answer thousands a second. Both
+memories are bounded in entries and bytes, and neither keeps an answer about a serial the CA
+never issued: anyone can ask about any number of those."""
 
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -17,6 +19,7 @@ from cryptography.x509 import ocsp
 from sqlalchemy import Engine
 
 from pwa_server.pki.authority import Authority
+from pwa_server.pki.response_memory import ResponseMemory
 from pwa_server.store.certificates import certificate_row
 
 MEDIA_TYPE = "application/ocsp-response"
@@ -28,8 +31,12 @@ REUSE_UNTIL_BEFORE_NEXT_UPDATE = dt.timedelta(hours=6)
 # Clients reuse a response until its nextUpdate (12 h) anyway; one second costs nothing in
 # freshness and saves a database read per request under load.
 STATUS_RECHECK = dt.timedelta(seconds=1)
-# Distinct requests remembered per worker: ~1.5 KB each; the oldest go first.
+# Distinct requests remembered per worker (request and response, ~3 KB); the oldest go first.
 RECENT_LIMIT = 4096
+RECENT_BYTES = 8 * 1024 * 1024
+# Signed responses kept per issuing CA for reuse (~3 KB each: they carry two certificates).
+SIGNED_LIMIT = 16384
+SIGNED_BYTES = 48 * 1024 * 1024
 # SHA-1 CertIDs are what most clients send (RFC 5019); here SHA-1 only identifies, never signs.
 _HASHES: dict[str, hashes.HashAlgorithm] = {
     "sha1": hashes.SHA1(),  # noqa: S303
@@ -39,9 +46,19 @@ _REASONS = {flag.value: flag for flag in x509.ReasonFlags}
 
 
 @dataclass(frozen=True)
-class _Recent:
+class RecentResponse:
+    """The response given to a request, and when its status was read."""
+
     checked_at: dt.datetime
     response: bytes
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A signed response, and whether it may be repeated to the same request."""
+
+    response: bytes
+    repeatable: bool
 
 
 @dataclass(frozen=True)
@@ -79,8 +96,9 @@ class OcspResponder:
         self.engine = engine
         self.issuing = issuing
         self.responder = responder
-        self._cache: dict[tuple[int, str, _Status], tuple[dt.datetime, bytes]] = {}
-        self._lock = threading.Lock()
+        self.signed: ResponseMemory[tuple[int, str, _Status], tuple[dt.datetime, bytes]] = (
+            ResponseMemory(max_entries=SIGNED_LIMIT, max_bytes=SIGNED_BYTES)
+        )
 
     def serves(self, request: ocsp.OCSPRequest, algorithm: hashes.HashAlgorithm) -> bool:
         """Whether the request asks about a certificate of this responder's issuing CA."""
@@ -89,21 +107,21 @@ class OcspResponder:
 
     def answer(
         self, request: ocsp.OCSPRequest, algorithm: hashes.HashAlgorithm, *, now: dt.datetime
-    ) -> bytes:
+    ) -> Answer:
         """The signed response to a request this responder serves."""
         status = self._status(request.serial_number)
         nonce = _nonce(request)
         if nonce is not None:
-            return self._sign(request, algorithm, status, now, nonce)
+            return Answer(self._sign(request, algorithm, status, now, nonce), repeatable=False)
+        if status.status is ocsp.OCSPCertStatus.UNKNOWN:
+            return Answer(self._sign(request, algorithm, status, now, None), repeatable=False)
         key = (request.serial_number, algorithm.name, status)
-        with self._lock:
-            cached = self._cache.get(key)
+        cached = self.signed.get(key)
         if cached is not None and cached[0] - now > REUSE_UNTIL_BEFORE_NEXT_UPDATE:
-            return cached[1]
+            return Answer(cached[1], repeatable=True)
         response = self._sign(request, algorithm, status, now, None)
-        with self._lock:
-            self._cache[key] = (now + RESPONSE_LIFETIME, response)
-        return response
+        self.signed.put(key, (now + RESPONSE_LIFETIME, response), len(response))
+        return Answer(response, repeatable=True)
 
     def _status(self, serial_number: int) -> _Status:
         with self.engine.connect() as connection:
@@ -155,12 +173,20 @@ class OcspResponders:
     certificates stay valid until they expire, and their status must still be answered, by
     the responder that CA certified."""
 
-    def __init__(self, responders: list[OcspResponder]) -> None:
+    def __init__(
+        self,
+        responders: list[OcspResponder],
+        *,
+        recent: ResponseMemory[bytes, RecentResponse] | None = None,
+    ) -> None:
         if not responders:
             raise ValueError("at least the active issuing CA's responder is needed")
         self.responders = responders
-        self._recent: dict[bytes, _Recent] = {}
-        self._lock = threading.Lock()
+        self._recent = (
+            ResponseMemory(max_entries=RECENT_LIMIT, max_bytes=RECENT_BYTES)
+            if recent is None
+            else recent
+        )
 
     @property
     def responder(self) -> Authority:
@@ -176,11 +202,23 @@ class OcspResponders:
             return _unsuccessful(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
         for responder in self.responders:
             if responder.serves(request, algorithm):
-                response = responder.answer(request, algorithm, now=now)
-                if _nonce(request) is None:
-                    self._remember(request_der, _Recent(now, response))
-                return response
+                answer = responder.answer(request, algorithm, now=now)
+                if answer.repeatable:
+                    self._recent.put(
+                        request_der,
+                        RecentResponse(now, answer.response),
+                        len(request_der) + len(answer.response),
+                    )
+                return answer.response
         return _unsuccessful(ocsp.OCSPResponseStatus.UNAUTHORIZED)
+
+    def remembered(self) -> tuple[int, int]:
+        """Responses held in memory, and their bytes: the recent ones and the signed ones."""
+        memories: list[ResponseMemory[Any, Any]] = [
+            self._recent,
+            *(responder.signed for responder in self.responders),
+        ]
+        return sum(len(memory) for memory in memories), sum(memory.bytes for memory in memories)
 
     def recent(self, request_der: bytes, *, now: dt.datetime) -> bytes | None:
         """The response `respond` gave to this very request (without nonce) less than
@@ -190,15 +228,6 @@ class OcspResponders:
         if entry is None or not entry.checked_at <= now < entry.checked_at + STATUS_RECHECK:
             return None
         return entry.response
-
-    def _remember(self, request_der: bytes, entry: _Recent) -> None:
-        with self._lock:
-            self._recent.pop(request_der, None)
-            while len(self._recent) >= RECENT_LIMIT:
-                # Dicts keep insertion order, and an entry is re-inserted when refreshed: the
-                # first is the one refreshed longest ago.
-                del self._recent[next(iter(self._recent))]
-            self._recent[request_der] = entry
 
 
 def _nonce(request: ocsp.OCSPRequest) -> x509.OCSPNonce | None:

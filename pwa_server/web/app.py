@@ -18,6 +18,8 @@ from pwa_server.runtime import Services
 from pwa_server.sites.errors import SiteError
 from pwa_server.web import check_routes, enroll_routes, pki_routes
 from pwa_server.web.api.routes import api_routes
+from pwa_server.web.body_limit import BodyLimitMiddleware
+from pwa_server.web.check_listener import CheckOnlyMiddleware
 from pwa_server.web.errors import (
     enrollment_error,
     hsm_unavailable,
@@ -84,6 +86,9 @@ def create_app(services: Services) -> Starlette:
                 same_site="strict",
                 https_only=True,
             ),
+            # These last two answer with pages in the visitor's language, with a session.
+            Middleware(CheckOnlyMiddleware, home=services.settings.effective_public_url + "/"),
+            Middleware(BodyLimitMiddleware),
         ],
         exception_handlers={
             EnrollmentError: enrollment_error,

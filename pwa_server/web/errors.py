@@ -125,7 +125,10 @@ _ENROLLMENT_PAGES: dict[type[EnrollmentError], tuple[int, str, str]] = {
 
 def _wants_json(request: Request) -> bool:
     accept = request.headers.get("accept", "")
-    return "json" in accept or request.url.path.startswith(("/api/", "/pki/", "/healthz"))
+    sent_json = request.headers.get("content-type", "").startswith("application/json")
+    return (
+        "json" in accept or sent_json or request.url.path.startswith(("/api/", "/pki/", "/healthz"))
+    )
 
 
 def error_response(

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from pwa_server.web.bounded_protocol import BoundedHttpToolsProtocol
 
 
-class UnloggedHttpToolsProtocol(HttpToolsProtocol):
-    """HttpToolsProtocol that writes no access log line."""
+class UnloggedHttpToolsProtocol(BoundedHttpToolsProtocol):
+    """BoundedHttpToolsProtocol that writes no access log line."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
-import re
 import signal
 import socket
 import ssl
@@ -27,8 +26,6 @@ from typing import Any
 import uvicorn
 import uvloop
 from cryptography import x509
-from starlette.applications import Starlette
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from pwa_server.audit import SEAL_INTERVAL, seal
 from pwa_server.notify.sender import run_sender
@@ -40,7 +37,15 @@ from pwa_server.runtime import Services, open_services
 from pwa_server.settings import ConfigurationError, Settings
 from pwa_server.sites.webhook_delivery import run_webhook_sender
 from pwa_server.store.authorities import all_authorities
+from pwa_server.web.access_log import redact_handlers
 from pwa_server.web.app import create_app
+from pwa_server.web.asgi import ASGIApp
+from pwa_server.web.bounded_protocol import (
+    KEEP_ALIVE_SECONDS,
+    MAX_HEAD_BYTES,
+    BoundedHttpToolsProtocol,
+)
+from pwa_server.web.check_listener import CheckListener
 from pwa_server.web.client_auth_context import client_certificate_context
 from pwa_server.web.plain_protocol import UnloggedHttpToolsProtocol
 from pwa_server.web.tls_protocol import ClientCertH11Protocol
@@ -91,7 +96,7 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def _config(
-    settings: Settings, app: Starlette, *, client_certificates: bool = False, tls: bool = True
+    settings: Settings, app: ASGIApp, *, client_certificates: bool = False, tls: bool = True
 ) -> uvicorn.Config:
     files = TlsFiles(settings.tls_dir)
     extra: dict[str, Any] = {}
@@ -112,6 +117,10 @@ def _config(
         # A worker that restarts (a new issuing CA) must not wait for idle keep-alive
         # connections for ever: the supervisor starts its successor only once it has exited.
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        # The check listener's h11 has a limit of its own: a backstop behind BoundedHead's,
+        # which counts after each read, so h11's must leave room for one read (up to 256 KiB).
+        h11_max_incomplete_event_size=MAX_HEAD_BYTES + 512 * 1024,
         lifespan="off",
         server_header=False,
         proxy_headers=False,
@@ -126,33 +135,23 @@ def _protocol(*, tls: bool, client_certificates: bool) -> type[asyncio.Protocol]
     (bench/ocsp.py), and the plain-HTTP one logs no requests (plain_protocol says why)."""
     if client_certificates:
         return ClientCertH11Protocol
-    return HttpToolsProtocol if tls else UnloggedHttpToolsProtocol
-
-
-class _RedactEnrollmentIds(logging.Filter):
-    """Access logs keep paths, not the enrollment ids that make up the enrollment URLs."""
-
-    _ID = re.compile(r"(/enroll/)[^/\s\"?]+")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(
-                self._ID.sub(r"\1…", arg) if isinstance(arg, str) else arg for arg in record.args
-            )
-        return True
+    return BoundedHttpToolsProtocol if tls else UnloggedHttpToolsProtocol
 
 
 def run_worker(settings: Settings, listeners: Listeners) -> None:
     """One worker process: open the token and database, serve both listeners until told to stop."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    logging.getLogger("uvicorn.access").addFilter(_RedactEnrollmentIds())
+    redact_handlers(logging.getLogger())
     services = open_services(settings, retry=True)
     write_client_ca_bundle(TlsFiles(settings.tls_dir), client_certificate_authorities(services))
     app = create_app(services)
     servers = [
         (uvicorn.Server(_config(settings, app)), listeners.https),
-        (uvicorn.Server(_config(settings, app, client_certificates=True)), listeners.check),
+        (
+            uvicorn.Server(_config(settings, CheckListener(app), client_certificates=True)),
+            listeners.check,
+        ),
         (uvicorn.Server(_config(settings, app, tls=False)), listeners.http),
     ]
 

@@ -13,9 +13,8 @@ import asyncio
 import ssl
 from typing import Any
 
-from uvicorn.protocols.http.h11_impl import H11Protocol
-
 from pwa_server.web.asgi import ASGIApp, Receive, Scope, Send
+from pwa_server.web.bounded_protocol import BoundedH11Protocol
 
 _TLS_VERSIONS = {"TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
 
@@ -52,8 +51,8 @@ class _WithTlsExtension:
         await self._app(scope, receive, send)
 
 
-class ClientCertH11Protocol(H11Protocol):
-    """H11Protocol that exposes the client certificate through the ASGI TLS extension."""
+class ClientCertH11Protocol(BoundedH11Protocol):
+    """BoundedH11Protocol that exposes the client certificate through the ASGI TLS extension."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)

@@ -62,6 +62,20 @@ def test_check_listener_accepts_a_connection_without_client_certificate(
         assert client.get(f"{server.check_url}/healthz").status_code == 200
 
 
+def test_the_check_listener_serves_the_installation_check_only(server: ShomeiServer) -> None:
+    with server.client() as client:
+        check = client.get(f"{server.check_url}/check")
+        refused = [
+            client.get(f"{server.check_url}{path}").status_code
+            for path in ("/officer/sign-in", "/enroll/anything", "/api/v1/openapi.json", "/reissue")
+        ]
+        home = client.get(f"{server.check_url}/")
+    assert check.status_code == 200
+    assert refused == [404] * 4
+    assert home.status_code == 303
+    assert home.headers["location"] == f"{server.settings.effective_public_url}/"
+
+
 def test_listeners_do_not_tell_their_software(server: ShomeiServer) -> None:
     with server.client() as client:
         assert "server" not in client.get(f"{server.base_url}/healthz").headers
@@ -93,6 +107,35 @@ def test_only_the_tls_listeners_write_access_log_lines(server: ShomeiServer) -> 
     log = server.log.read_text()
     assert f"tls={probe}" in log
     assert f"plain={probe}" not in log
+
+
+def test_the_access_log_keeps_no_secret_or_personal_path_segment(server: ShomeiServer) -> None:
+    """Invitation tokens open the console, enrollment ids are the secret of enrollment links,
+    user ids name people: none of them reaches the log, from any listener."""
+    secret = secrets.token_hex(12)
+    paths = [
+        f"/enroll/{secret}",
+        f"/enroll/{secret}/secret?lang=ja",
+        f"/officer/register/{secret}",
+        f"/officer/enrollments/{secret}",
+        f"/api/v1/enrollments/{secret}",
+        f"/api/v1/enrollments/{secret}/cancel",
+        f"/api/v1/users/{secret}%2Fx/certificates",
+        f"/officer/enrollments?status=ready&q={secret}",
+        f"/officer/audit?subject={secret}",
+    ]
+    with server.client() as client:
+        for path in paths:
+            client.get(f"{server.base_url}{path}")
+            client.get(f"{server.check_url}{path}")
+        client.get(f"{server.base_url}/healthz?after={secret[::-1]}")
+    deadline = time.monotonic() + 10
+    while secret[::-1] not in server.log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    log = server.log.read_text()
+    assert "/officer/register/…" in log
+    assert "/api/v1/users/…/certificates" in log
+    assert secret not in log
 
 
 def test_the_crl_and_issuer_an_issued_certificate_names_are_served_over_plain_http(

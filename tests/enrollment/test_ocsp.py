@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -13,10 +14,10 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import NameOID
 
-from pwa_server.pki import ocsp as ocsp_responder
 from pwa_server.pki.issuance import sign_certificate
-from pwa_server.pki.ocsp import STATUS_RECHECK
+from pwa_server.pki.ocsp import STATUS_RECHECK, OcspResponders, RecentResponse
 from pwa_server.pki.profiles import Profile
+from pwa_server.pki.response_memory import ResponseMemory
 from tests.conftest import openssl
 from tests.enrollment.conftest import START, Enrolling
 from tests.enrollment.test_revocation_list import _certificate, _superseded
@@ -35,6 +36,15 @@ def _request(
     if nonce is not None:
         builder = builder.add_extension(x509.OCSPNonce(nonce), critical=False)
     return builder.build().public_bytes(Encoding.DER)
+
+
+def _issuer_name_hash(issuer: x509.Certificate) -> bytes:
+    return hashlib.sha1(issuer.subject.public_bytes()).digest()  # noqa: S324
+
+
+def _issuer_key_hash(issuer: x509.Certificate) -> bytes:
+    # RFC 6960's issuerKeyHash is SubjectKeyIdentifier's method 1: SHA-1 of the key's bits.
+    return x509.SubjectKeyIdentifier.from_public_key(issuer.public_key()).digest
 
 
 def _openssl_status(
@@ -207,10 +217,10 @@ def test_a_request_with_a_nonce_is_never_answered_from_memory(enrolling: Enrolli
     assert enrolling.ocsp.recent(request, now=LATER) is None
 
 
-def test_memory_forgets_the_request_refreshed_longest_ago(
-    enrolling: Enrolling, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(ocsp_responder, "RECENT_LIMIT", 2)
+def test_memory_forgets_the_request_refreshed_longest_ago(enrolling: Enrolling) -> None:
+    responders = OcspResponders(
+        enrolling.ocsp.responders, recent=ResponseMemory(max_entries=2, max_bytes=1 << 20)
+    )
     issuer = enrolling.downloads.issuing.certificate
     requests = []
     for _ in range(2):
@@ -220,14 +230,49 @@ def test_memory_forgets_the_request_refreshed_longest_ago(
     first, second = requests
     third = _request(certificate, issuer, hashes.SHA1())  # noqa: S303
     for request in (first, second, first, third):
-        enrolling.ocsp.respond(request, now=LATER)
-    assert enrolling.ocsp.recent(second, now=LATER) is None
-    assert enrolling.ocsp.recent(first, now=LATER) is not None
-    assert enrolling.ocsp.recent(third, now=LATER) is not None
+        responders.respond(request, now=LATER)
+    assert responders.recent(second, now=LATER) is None
+    assert responders.recent(first, now=LATER) is not None
+    assert responders.recent(third, now=LATER) is not None
 
 
-def test_an_unsuccessful_answer_is_never_answered_from_memory(enrolling: Enrolling) -> None:
-    root = enrolling.downloads.root.certificate
-    request = _request(enrolling.downloads.issuing.certificate, root, hashes.SHA256())
-    enrolling.ocsp.respond(request, now=LATER)
-    assert enrolling.ocsp.recent(request, now=LATER) is None
+def test_answers_about_serials_the_ca_never_issued_are_not_remembered(
+    enrolling: Enrolling,
+) -> None:
+    issuer = enrolling.downloads.issuing.certificate
+    before = enrolling.ocsp.remembered()
+    for _ in range(50):
+        request = (
+            ocsp.OCSPRequestBuilder()
+            .add_certificate_by_hash(
+                _issuer_name_hash(issuer),
+                _issuer_key_hash(issuer),
+                x509.random_serial_number(),
+                hashes.SHA1(),  # noqa: S303
+            )
+            .build()
+            .public_bytes(Encoding.DER)
+        )
+        answer = ocsp.load_der_ocsp_response(enrolling.ocsp.respond(request, now=LATER))
+        assert answer.certificate_status is ocsp.OCSPCertStatus.UNKNOWN
+        assert enrolling.ocsp.recent(request, now=LATER) is None
+    assert enrolling.ocsp.remembered() == before
+
+
+def test_memory_of_responses_is_bounded_in_bytes(enrolling: Enrolling) -> None:
+    issuer = enrolling.downloads.issuing.certificate
+    requests = []
+    for _ in range(5):
+        invitation, password = enrolling.ready_to_download()
+        certificate = _certificate(enrolling, invitation.certificate_user_id, password, START)
+        requests.append(_request(certificate, issuer, hashes.SHA256()))
+    one: ResponseMemory[bytes, RecentResponse] = ResponseMemory(max_entries=10, max_bytes=1 << 20)
+    OcspResponders(enrolling.ocsp.responders, recent=one).respond(requests[0], now=LATER)
+    memory: ResponseMemory[bytes, RecentResponse] = ResponseMemory(
+        max_entries=1000, max_bytes=3 * one.bytes + 10
+    )
+    responders = OcspResponders(enrolling.ocsp.responders, recent=memory)
+    for request in requests:
+        responders.respond(request, now=LATER)
+    assert len(memory) == 3
+    assert memory.bytes <= memory.max_bytes

@@ -30,7 +30,6 @@ _Model = TypeVar("_Model", bound=BaseModel)
 
 PREFIX = "/api/v1"
 # Bodies are a few hundred bytes; anything much larger is refused before it is parsed.
-MAX_BODY_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -210,21 +209,9 @@ async def _parsed_body(operation: Operation, request: Request, instance: str) ->
     """The body validated by the operation's model (None when it takes none)."""
     if operation.body is None:
         return None
-    too_large = _RefusedError(
-        problems.problem(413, "too-large", "The request body is too large", instance=instance)
-    )
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise too_large
-    chunks = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise too_large
-        chunks.append(chunk)
     try:
-        data = json.loads(b"".join(chunks))
+        # BodyLimitMiddleware has bounded the body (DEFAULT_LIMIT) before the call got here.
+        data = json.loads(await request.body())
     except ValueError:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise _RefusedError(
             problems.problem(400, "malformed-json", "The body is not JSON", instance=instance)
