@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     mail_from: str = "Shomei <no-reply@localhost>"
 
+    # Per client address (an IPv6 /64), shared by every instance: posts of the forms that check
+    # a secret, and officer sign-in steps, per minute (and at most that many at once).
+    secret_checks_per_minute: int = Field(30, ge=1, le=100_000)
+    officer_sign_ins_per_minute: int = Field(20, ge=1, le=100_000)
     # Relying sites' JSON API: requests per API key per minute, shared by every instance.
     api_rate_limit_per_minute: int = Field(120, ge=1, le=100_000)
     # How long a return assertion may be used after the installation check made it.

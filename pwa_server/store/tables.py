@@ -11,6 +11,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -139,6 +140,16 @@ api_rate_windows = Table(
     Column("key_id", String(32), ForeignKey("api_keys.id"), primary_key=True),
     Column("window_start", Integer, primary_key=True),  # Unix minute
     Column("requests", Integer, nullable=False),
+)
+
+# Token buckets per client address (an IPv6 /64) and purpose, in front of the forms that
+# check a secret and of officer sign-in: shared by every worker and instance.
+client_rate_buckets = Table(
+    "client_rate_buckets",
+    metadata,
+    Column("bucket", String(80), primary_key=True),  # "<purpose> <address or /64>"
+    Column("tokens", Float, nullable=False),
+    Column("updated_at", Float, nullable=False, index=True),  # Unix seconds
 )
 
 # Idempotency-Key of enrollment creation: a retry finds the enrollment made the first time.

@@ -20,6 +20,7 @@ from pwa_server.web import check_routes, enroll_routes, pki_routes
 from pwa_server.web.api.routes import api_routes
 from pwa_server.web.body_limit import BodyLimitMiddleware
 from pwa_server.web.check_listener import CheckOnlyMiddleware
+from pwa_server.web.client_rate_limit import ClientRateLimitMiddleware
 from pwa_server.web.errors import (
     enrollment_error,
     hsm_unavailable,
@@ -86,8 +87,9 @@ def create_app(services: Services) -> Starlette:
                 same_site="strict",
                 https_only=True,
             ),
-            # These last two answer with pages in the visitor's language, with a session.
+            # These last three answer with pages in the visitor's language, with a session.
             Middleware(CheckOnlyMiddleware, home=services.settings.effective_public_url + "/"),
+            Middleware(ClientRateLimitMiddleware, services=services),
             Middleware(BodyLimitMiddleware),
         ],
         exception_handlers={

@@ -19,22 +19,32 @@ VERIFY_HEADER = b"x-ssl-client-verify"
 _PROXY_HEADERS = {CERT_HEADER, VERIFY_HEADER}
 
 
+Networks = list[ipaddress.IPv4Network | ipaddress.IPv6Network]
+
+
+def trusted_networks(trusted: Iterable[str]) -> Networks:
+    """The settings' trusted proxy addresses as networks."""
+    return [ipaddress.ip_network(address, strict=False) for address in trusted]
+
+
+def from_trusted_proxy(scope: Scope, trusted: Networks) -> bool:
+    """Whether the connection's peer is one of the trusted proxies."""
+    client = scope.get("client")
+    if not client or not trusted:
+        return False
+    try:
+        address = ipaddress.ip_address(client[0])
+    except ValueError:
+        return False
+    return any(address in network for network in trusted)
+
+
 class TrustedProxyTlsMiddleware:
     """Turns a trusted proxy's client-certificate headers into the ASGI TLS extension."""
 
     def __init__(self, app: ASGIApp, trusted: Iterable[str]) -> None:
         self.app = app
-        self.trusted = [ipaddress.ip_network(address, strict=False) for address in trusted]
-
-    def _from_trusted_proxy(self, scope: Scope) -> bool:
-        client = scope.get("client")
-        if not client or not self.trusted:
-            return False
-        try:
-            address = ipaddress.ip_address(client[0])
-        except ValueError:
-            return False
-        return any(address in network for network in self.trusted)
+        self.trusted = trusted_networks(trusted)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -46,7 +56,7 @@ class TrustedProxyTlsMiddleware:
             return
         relayed = {name: value for name, value in headers if name in _PROXY_HEADERS}
         scope = {**scope, "headers": [h for h in headers if h[0] not in _PROXY_HEADERS]}
-        if self._from_trusted_proxy(scope):
+        if from_trusted_proxy(scope, self.trusted):
             pem = unquote(relayed.get(CERT_HEADER, b"").decode("latin-1"))
             verify = relayed.get(VERIFY_HEADER, b"NONE").decode("latin-1")
             scope["extensions"] = {
