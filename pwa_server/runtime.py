@@ -190,7 +190,9 @@ def site_registry(settings: Settings, engine: Engine) -> SiteRegistry:
         raise ConfigurationError(
             f"{settings.webhook_key_file} is missing: run `shomei init`"
         ) from None
-    return SiteRegistry(engine, bytes.fromhex(key))
+    return SiteRegistry(
+        engine, bytes.fromhex(key), private_webhooks=settings.webhook_private_addresses
+    )
 
 
 def publication_urls(settings: Settings, issuing: Authority) -> PublicationUrls:

@@ -95,6 +95,8 @@ class Settings(BaseSettings):
     officer_sign_ins_per_minute: int = Field(20, ge=1, le=100_000)
     # Relying sites' JSON API: requests per API key per minute, shared by every instance.
     api_rate_limit_per_minute: int = Field(120, ge=1, le=100_000)
+    # Development only: webhooks may go to loopback and private addresses (a test receiver).
+    webhook_private_addresses: bool = False
     # How long a return assertion may be used after the installation check made it.
     return_assertion_seconds: int = Field(120, ge=10, le=900)
 

@@ -69,6 +69,8 @@ class ShomeiServer:
             # the tests of those limits pass their own through `environment`.
             "SHOMEI_SECRET_CHECKS_PER_MINUTE": str(UNLIMITED),
             "SHOMEI_OFFICER_SIGN_INS_PER_MINUTE": str(UNLIMITED),
+            # The tests' webhook receivers listen on loopback.
+            "SHOMEI_WEBHOOK_PRIVATE_ADDRESSES": "true",
             **self.extra_environment,
         }
 

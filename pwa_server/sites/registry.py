@@ -27,7 +27,7 @@ from pwa_server.sites.errors import (
     SiteExistsError,
     SiteNotFoundError,
 )
-from pwa_server.sites.urls import checked_url
+from pwa_server.sites.urls import checked_url, checked_webhook_url
 from pwa_server.store import sites as store
 from pwa_server.store.sites import ApiKeyRow, SiteRow
 
@@ -54,11 +54,15 @@ class ApiCaller:
 
 class SiteRegistry:
     """The sites over the database. `webhook_key` is the server's secret from which each
-    site's webhook secret is derived (so the database alone cannot sign deliveries)."""
+    site's webhook secret is derived (so the database alone cannot sign deliveries);
+    `private_webhooks` lets webhooks go to loopback and private addresses (development)."""
 
-    def __init__(self, engine: Engine, webhook_key: bytes) -> None:
+    def __init__(
+        self, engine: Engine, webhook_key: bytes, *, private_webhooks: bool = False
+    ) -> None:
         self.engine = engine
         self._webhook_key = webhook_key
+        self.private_webhooks = private_webhooks
 
     def create(
         self,
@@ -81,7 +85,11 @@ class SiteRegistry:
         if default_profile not in PROFILES:
             raise InvalidSiteInputError("default_profile", "one of " + ", ".join(PROFILES))
         urls = tuple(dict.fromkeys(checked_url("return_url", url) for url in return_urls))
-        hook = checked_url("webhook_url", webhook_url) if webhook_url else None
+        hook = (
+            checked_webhook_url(webhook_url, private_addresses=self.private_webhooks)
+            if webhook_url
+            else None
+        )
         salt = secrets.token_hex(16) if hook else None
         key = api_keys.new_api_key()
         with self.engine.begin() as connection:
@@ -186,7 +194,7 @@ class SiteRegistry:
         `now` is when the change is recorded (default: the current time).
         """
         site = self.site(name)
-        hook = checked_url("webhook_url", url) if url else None
+        hook = checked_webhook_url(url, private_addresses=self.private_webhooks) if url else None
         salt = secrets.token_hex(16) if hook else None
         with self.engine.begin() as connection:
             store.update_site(connection, site.id, webhook_url=hook, webhook_secret_salt=salt)

@@ -40,6 +40,7 @@ from pwa_server.notify.outbox import OutboxMessage
 from pwa_server.notify.sender import BATCH, run_channel_sender, utc_now
 from pwa_server.notify.transports import DeliveryError
 from pwa_server.sites.registry import SiteRegistry
+from pwa_server.sites.webhook_target import ADDRESS_REFUSED, webhook_target
 from pwa_server.sites.webhooks import WEBHOOK
 from pwa_server.store.sites import SiteRow, site_by_id
 from pwa_server.store.tables import outbox_messages
@@ -140,14 +141,22 @@ class WebhookDelivery:
         """POST `message` to its site's webhook; raise DeliveryError unless answered 2xx."""
         site = await asyncio.to_thread(self._site_of, message)
         url, secret = self._target(site)
-        headers = signed_headers(secret, message, timestamp=int(self._clock().timestamp()))
+        target = await webhook_target(url, private_addresses=self._registry.private_webhooks)
+        headers = {
+            **signed_headers(secret, message, timestamp=int(self._clock().timestamp())),
+            **target.headers,
+        }
         try:
             # httpx's timeout bounds each phase; this bounds the whole attempt, so that a
             # receiver trickling its answer cannot hold the claim past the lease.
             async with (
                 asyncio.timeout(TIMEOUT),
                 self._client.stream(
-                    "POST", url, content=message.body.encode("utf-8"), headers=headers
+                    "POST",
+                    target.url,
+                    content=message.body.encode("utf-8"),
+                    headers=headers,
+                    extensions=target.extensions,
                 ) as response,
             ):
                 # The answer's body is never read: only the status matters, and a large
@@ -192,6 +201,21 @@ def _judge(status: int, reason: str) -> None:
     if 300 <= status < 400:
         raise DeliveryError(f"{answer}: redirects are not followed")
     raise DeliveryError(answer)
+
+
+def error_class(last_error: str | None) -> str | None:
+    """What the site itself is shown of a failed attempt: the class of the answer, never the
+    error's text. The text (which port refused, how the TLS handshake failed) would make the
+    webhook a scanner of whatever the server can reach; officers see it in full."""
+    if last_error is None:
+        return None
+    if last_error.startswith("HTTP ") and last_error[5:6].isdigit():
+        return f"HTTP {last_error[5]}xx"
+    if last_error.startswith(ADDRESS_REFUSED):
+        return ADDRESS_REFUSED
+    if "no answer within" in last_error or "Timeout" in last_error:
+        return "no answer in time"
+    return "not delivered"
 
 
 async def run_webhook_sender(

@@ -118,7 +118,7 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture
 def registry(engine: Engine) -> SiteRegistry:
-    return SiteRegistry(engine, WEBHOOK_KEY)
+    return SiteRegistry(engine, WEBHOOK_KEY, private_webhooks=True)
 
 
 def make_site(registry: SiteRegistry, webhook_url: str | None, name: str = "shop") -> SiteRow:
@@ -438,7 +438,7 @@ def test_a_new_webhook_url_and_secret_apply_to_messages_already_queued(
 def test_concurrent_senders_never_deliver_one_message_twice(
     engine: Engine, database_url: str, receiver: Receiver
 ) -> None:
-    site = make_site(SiteRegistry(engine, WEBHOOK_KEY), receiver.url)
+    site = make_site(SiteRegistry(engine, WEBHOOK_KEY, private_webhooks=True), receiver.url)
     ids = [enqueue_webhook(engine, site, number=number) for number in range(24)]
     workers = 4
     # One engine each, as separate worker processes would have: no shared pool or connection.
@@ -448,7 +448,9 @@ def test_concurrent_senders_never_deliver_one_message_twice(
     def send_until_empty(own: Engine) -> int:
         async def rounds() -> int:
             total = 0
-            async with WebhookDelivery(SiteRegistry(own, WEBHOOK_KEY), clock=lambda: NOW) as hook:
+            async with WebhookDelivery(
+                SiteRegistry(own, WEBHOOK_KEY, private_webhooks=True), clock=lambda: NOW
+            ) as hook:
                 while sent := await deliver_channel_due(own, WEBHOOK, hook, now=NOW, limit=3):
                     total += sent
             return total

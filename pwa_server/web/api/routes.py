@@ -15,7 +15,7 @@ from starlette.routing import Route
 from pwa_server.enrollment.site_enrollments import EnrollmentRequest, SiteEnrollments
 from pwa_server.notify.outbox import OutboxMessage
 from pwa_server.runtime import Services
-from pwa_server.sites.webhook_delivery import list_deliveries
+from pwa_server.sites.webhook_delivery import error_class, list_deliveries
 from pwa_server.store.certificates import SiteCertificateRow
 from pwa_server.store.enrollments import EnrollmentRow
 from pwa_server.web.api import operations as api
@@ -175,7 +175,7 @@ def _delivery(message: OutboxMessage) -> WebhookDelivery:
         attempts=message.attempts,
         next_attempt_at=message.next_attempt_at if state == "pending" else None,
         delivered_at=message.delivered_at,
-        last_error=message.last_error,
+        last_error=error_class(message.last_error),
     )
 
 

@@ -156,7 +156,10 @@ class WebhookDelivery(BaseModel):
     attempts: int
     next_attempt_at: dt.datetime | None = Field(description="When it is tried again, if pending")
     delivered_at: dt.datetime | None
-    last_error: str | None
+    last_error: str | None = Field(
+        description="The last failed attempt's class only: HTTP 3xx/4xx/5xx, "
+        "'no answer in time', 'address not allowed' or 'not delivered'"
+    )
 
 
 class WebhookDeliveryList(BaseModel):
