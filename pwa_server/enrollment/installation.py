@@ -54,13 +54,21 @@ def check_installation(
     """
     if certificate is None:
         return CheckResult(CheckStatus.MISSING)
+    if not _for_client_authentication(certificate):
+        # Our CAs also sign the listeners' TLS certificate and the assertion signer's: a
+        # browser could present one, and it is no enrollment's certificate.
+        return CheckResult(CheckStatus.UNKNOWN, certificate)
     issuing = next((issuer for issuer in issuers if _signed_by(certificate, issuer)), None)
     if issuing is None:
         return CheckResult(CheckStatus.UNKNOWN, certificate)
     serial = format(certificate.serial_number, "x")
     with engine.connect() as connection:
         row = certificate_row(connection, issuing.id, serial)
-    if row is None or row.certificate_der != certificate.public_bytes(Encoding.DER):
+    if (
+        row is None
+        or row.enrollment_id is None
+        or row.certificate_der != certificate.public_bytes(Encoding.DER)
+    ):
         return CheckResult(CheckStatus.UNKNOWN, certificate)
     names = certificate.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
     cuid = str(names[0].value) if names else None
@@ -68,33 +76,40 @@ def check_installation(
         return CheckResult(CheckStatus.REVOKED, certificate, cuid, issuing)
     if not certificate.not_valid_before_utc <= now < certificate.not_valid_after_utc:
         return CheckResult(CheckStatus.EXPIRED, certificate, cuid, issuing)
-    if row.enrollment_id is not None:
-        with engine.begin() as connection:
-            # The first successful check is the installation; later ones change nothing.
-            if update_enrollment(
+    with engine.begin() as connection:
+        # The first successful check is the installation; later ones change nothing.
+        if update_enrollment(
+            connection,
+            row.enrollment_id,
+            expected_status="downloaded",
+            status="installed",
+            installed_at=now,
+            updated_at=now,
+        ):
+            enqueue_event(
                 connection,
+                enrollment_id=row.enrollment_id,
+                event=EventType.ENROLLMENT_INSTALLED,
+                data={"serial": serial, "certificate_user_id": cuid},
+                now=now,
+            )
+            # The user presented the certificate, so the installation is theirs.
+            record_enrollment_event(
+                connection,
+                AuditAction.ENROLLMENT_INSTALLED,
                 row.enrollment_id,
-                expected_status="downloaded",
-                status="installed",
-                installed_at=now,
-                updated_at=now,
-            ):
-                enqueue_event(
-                    connection,
-                    enrollment_id=row.enrollment_id,
-                    event=EventType.ENROLLMENT_INSTALLED,
-                    data={"serial": serial, "certificate_user_id": cuid},
-                    now=now,
-                )
-                # The user presented the certificate, so the installation is theirs.
-                record_enrollment_event(
-                    connection,
-                    AuditAction.ENROLLMENT_INSTALLED,
-                    row.enrollment_id,
-                    details={"serial": serial, "certificate_user_id": cuid},
-                    now=now,
-                )
+                details={"serial": serial, "certificate_user_id": cuid},
+                now=now,
+            )
     return CheckResult(CheckStatus.OK, certificate, cuid, issuing)
+
+
+def _for_client_authentication(certificate: x509.Certificate) -> bool:
+    try:
+        usages = certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return False
+    return x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH in usages
 
 
 def _signed_by(certificate: x509.Certificate, issuing: Authority) -> bool:

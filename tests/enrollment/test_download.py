@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, pkcs12
+from cryptography.x509.oid import NameOID
 from sqlalchemy import func, select
 
 from pwa_server.enrollment.download import Platform
@@ -20,6 +23,9 @@ from pwa_server.enrollment.errors import (
     WrongSecretError,
 )
 from pwa_server.enrollment.installation import CheckStatus, check_installation
+from pwa_server.pki.issuance import sign_certificate
+from pwa_server.pki.profiles import Profile
+from pwa_server.store.certificates import insert_certificate
 from pwa_server.store.tables import certificates, enrollments
 from tests.enrollment.conftest import START, Enrolling
 
@@ -252,6 +258,50 @@ def test_installation_check_marks_the_enrollment_installed_once(enrolling: Enrol
         row = connection.execute(select(enrollments.c.status, enrollments.c.installed_at)).one()
     assert row.status == "installed"
     assert row.installed_at == first
+
+
+def _recorded_without_enrollment(enrolling: Enrolling, profile: Profile) -> x509.Certificate:
+    """A certificate our issuing CA signed and recorded for no enrollment (as it does the
+    listeners' TLS certificate)."""
+    issuing = enrolling.downloads.issuing
+    key = ec.generate_private_key(ec.SECP256R1())
+    certificate = sign_certificate(
+        issuing.private_key,
+        subject=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]),
+        public_key=key.public_key(),
+        issuer_name=issuing.certificate.subject,
+        issuer_public_key=issuing.private_key.public_key(),
+        profile=profile,
+        not_before=START,
+        not_after=START + dt.timedelta(days=30),
+        alt_names=["localhost"],
+    )
+    der = certificate.public_bytes(Encoding.DER)
+    with enrolling.engine.begin() as connection:
+        insert_certificate(
+            connection,
+            issuer_id=issuing.id,
+            serial=format(certificate.serial_number, "x"),
+            profile=profile.value,
+            subject=certificate.subject.rfc4514_string(),
+            not_before=START,
+            not_after=START + dt.timedelta(days=30),
+            certificate_der=der,
+            sha256_fingerprint=hashlib.sha256(der).hexdigest(),
+            created_at=START,
+        )
+    return certificate
+
+
+@pytest.mark.parametrize("profile", [Profile.TLS_SERVER, Profile.CLIENT])
+def test_installation_check_accepts_only_client_certificates_issued_for_an_enrollment(
+    enrolling: Enrolling, profile: Profile
+) -> None:
+    certificate = _recorded_without_enrollment(enrolling, profile)
+    verdict = check_installation(
+        enrolling.engine, [enrolling.downloads.issuing], certificate, now=START
+    )
+    assert verdict.status is CheckStatus.UNKNOWN
 
 
 def test_installation_check_says_missing_unknown_and_expired(enrolling: Enrolling) -> None:
