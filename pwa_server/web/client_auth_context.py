@@ -10,10 +10,11 @@ that CPython's SSLContext wraps. A guard checks that the pointer really is that 
 
 from __future__ import annotations
 
-import _ssl
 import ctypes
 import ssl
 from pathlib import Path
+
+from pwa_server.web.tls_profile import LIBSSL, TlsContextError, server_context, ssl_ctx_pointer
 
 _SSL_VERIFY_PEER = 0x01
 _VerifyCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_void_p)
@@ -25,22 +26,8 @@ def _accept(preverify_ok: int, store: int | None) -> int:
 
 
 _ACCEPT = _VerifyCallback(_accept)
-# dlsym on the _ssl extension also finds the symbols of the libssl it is linked against.
-_LIBSSL = ctypes.CDLL(_ssl.__file__)
-_LIBSSL.SSL_CTX_set_verify.argtypes = [ctypes.c_void_p, ctypes.c_int, _VerifyCallback]
-_LIBSSL.SSL_CTX_set_verify.restype = None
-
-
-class ClientAuthContextError(RuntimeError):
-    """This Python's ssl module is not laid out as expected; the check listener cannot start."""
-
-
-def _ssl_ctx_pointer(context: ssl.SSLContext) -> int:
-    # CPython's PySSLContext starts with PyObject_HEAD followed by `SSL_CTX *ctx`.
-    pointer = ctypes.c_void_p.from_address(id(context) + object.__basicsize__).value
-    if not pointer:
-        raise ClientAuthContextError("no SSL_CTX found in the SSLContext")
-    return pointer
+LIBSSL.SSL_CTX_set_verify.argtypes = [ctypes.c_void_p, ctypes.c_int, _VerifyCallback]
+LIBSSL.SSL_CTX_set_verify.restype = None
 
 
 def client_certificate_context(
@@ -51,13 +38,11 @@ def client_certificate_context(
     The client CA bundle is still loaded so that the server names our CAs in its certificate
     request, which lets browsers offer the right certificate first.
     """
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(certificate_chain, private_key)
+    context = server_context(certificate_chain, private_key)
     context.load_verify_locations(cafile=str(client_ca_bundle))
     context.verify_mode = ssl.CERT_NONE
-    _LIBSSL.SSL_CTX_set_verify(_ssl_ctx_pointer(context), _SSL_VERIFY_PEER, _ACCEPT)
+    LIBSSL.SSL_CTX_set_verify(ssl_ctx_pointer(context), _SSL_VERIFY_PEER, _ACCEPT)
     # Read back through the ssl module: proves the pointer was the context's own SSL_CTX.
     if context.verify_mode != ssl.CERT_OPTIONAL:
-        raise ClientAuthContextError("could not set the client-certificate verify callback")
+        raise TlsContextError("could not set the client-certificate verify callback")
     return context

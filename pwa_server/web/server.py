@@ -48,6 +48,7 @@ from pwa_server.web.bounded_protocol import (
 from pwa_server.web.check_listener import CheckListener
 from pwa_server.web.client_auth_context import client_certificate_context
 from pwa_server.web.plain_protocol import UnloggedHttpToolsProtocol
+from pwa_server.web.tls_profile import server_context
 from pwa_server.web.tls_protocol import ClientCertH11Protocol
 
 logger = logging.getLogger("shomei.serve")
@@ -101,15 +102,15 @@ def _config(
     files = TlsFiles(settings.tls_dir)
     extra: dict[str, Any] = {}
     if tls:
-        extra["ssl_certfile"] = str(files.certificate_chain)
-        extra["ssl_keyfile"] = str(files.private_key)
-    if client_certificates:
 
         def context_factory(_config: uvicorn.Config, _default: object) -> ssl.SSLContext:
-            return client_certificate_context(
-                files.certificate_chain, files.private_key, files.client_ca_bundle
-            )
+            if client_certificates:
+                return client_certificate_context(
+                    files.certificate_chain, files.private_key, files.client_ca_bundle
+                )
+            return server_context(files.certificate_chain, files.private_key)
 
+        # uvicorn's own context would offer every cipher and group OpenSSL has.
         extra["ssl_context_factory"] = context_factory
     return uvicorn.Config(
         app,
