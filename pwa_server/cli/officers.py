@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 import sys
 
+from pwa_server.names import for_terminal
 from pwa_server.officers.errors import OfficerError
 from pwa_server.officers.service import BOOTSTRAP_DISPLAY_NAME, OfficerService
 from pwa_server.settings import Settings
@@ -65,12 +66,14 @@ def _list(service: OfficerService) -> int:
             f"{officer.last_sign_in_at:%Y-%m-%d %H:%M}" if officer.last_sign_in_at else "never"
         )
         print(
-            f"{officer.id}  {officer.display_name}  {officer.role.value}  [{officer.status}]"
+            f"{officer.id}  {for_terminal(officer.display_name)}  {officer.role.value}"
+            f"  [{officer.status}]"
             f"  last sign-in {signed_in}"
         )
         for key in service.keys(officer.id):
             used = f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "never"
-            print(f"  key {key.label}  added {key.created_at:%Y-%m-%d}  last used {used}")
+            label = for_terminal(key.label)
+            print(f"  key {label}  added {key.created_at:%Y-%m-%d}  last used {used}")
     if not officers:
         print("no officers; register the first with `shomei officer bootstrap`")
     return 0

@@ -8,6 +8,7 @@ import json
 
 from pwa_server.audit import CLI
 from pwa_server.enrollment.download import KEY_PROFILES
+from pwa_server.names import for_terminal
 from pwa_server.runtime import site_registry
 from pwa_server.settings import Settings
 from pwa_server.sites.registry import SiteRegistry
@@ -101,14 +102,17 @@ def _add(registry: SiteRegistry, arguments: argparse.Namespace, now: dt.datetime
 def _list(registry: SiteRegistry, arguments: argparse.Namespace, now: dt.datetime) -> int:
     sites = registry.sites()
     for site in sites:
-        print(f"{site.name}  {site.display_name}  [{site.status}]  profile {site.default_profile}")
+        print(
+            f"{site.name}  {for_terminal(site.display_name)}  [{site.status}]"
+            f"  profile {site.default_profile}"
+        )
         print(f"  webhook: {site.webhook_url or '-'}")
         for url in site.return_urls:
             print(f"  return:  {url}")
         for key in registry.keys(site.name):
             state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
             used = f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "never"
-            print(f"  key {key.id}  {key.label}  {state}  last used {used}")
+            print(f"  key {key.id}  {for_terminal(key.label)}  {state}  last used {used}")
     if not sites:
         print("no sites; add one with `shomei site add`")
     return 0

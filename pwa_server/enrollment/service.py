@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from sqlalchemy import Connection, Engine
 
@@ -25,6 +25,7 @@ from pwa_server.enrollment.mails import EnrollmentMails
 from pwa_server.enrollment.models import DownloadCredentials, Invitation
 from pwa_server.enrollment.policy import MAX_ANSWER_LENGTH, SECRET_QUESTIONS, EnrollmentPolicy
 from pwa_server.enrollment.states import OTP_STEPS, REISSUABLE, check_open, raise_for
+from pwa_server.names import InvalidNameError, checked_identifier, checked_name
 from pwa_server.notify.mail import is_mail_address
 from pwa_server.notify.outbox import enqueue_mail
 from pwa_server.store.enrollments import (
@@ -76,8 +77,9 @@ class EnrollmentService(EnrollmentAdministration):
         with it). Without `actor`, the invitation is recorded as the site's when `site_id` is
         given, else as the command line's.
         """
-        if not user_id.strip() or len(user_id) > 255:
-            raise InvalidInputError("user_id", "required, at most 255 characters")
+        user_id = _checked("user_id", checked_identifier, user_id.strip())
+        if display_name is not None:
+            display_name = _checked("display_name", checked_name, display_name)
         if not is_mail_address(email):
             raise InvalidInputError("email", "not an e-mail address")
         enrollment_id = secrets.token_urlsafe(16)
@@ -321,3 +323,10 @@ def _validated_answer(question: str, answer: str, answer_confirm: str) -> str:
     if normalised != credentials.normalise_answer(answer_confirm):
         raise InvalidInputError("answer_confirm", "the two answers differ")
     return normalised
+
+
+def _checked(field: str, check: Callable[[str], str], value: str) -> str:
+    try:
+        return check(value)
+    except InvalidNameError as error:
+        raise InvalidInputError(field, str(error)) from None

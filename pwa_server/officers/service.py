@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import Connection, Engine
 
 from pwa_server.audit import AuditAction, JsonValue
+from pwa_server.names import InvalidNameError, checked_name
 from pwa_server.officers import assertions, ceremonies
 from pwa_server.officers.ceremonies import Ceremony, KnownKey, RelyingParty, origin_of
 from pwa_server.officers.errors import (
@@ -47,7 +48,6 @@ from pwa_server.settings import Settings
 from pwa_server.store import officers as store
 from pwa_server.store.officers import ACTIVE, CredentialRow, InvitationRow
 
-MAX_NAME_LENGTH = 255
 BOOTSTRAP_DISPLAY_NAME = "First security officer"
 
 
@@ -425,7 +425,7 @@ def _token_hash(token: str) -> str:
 
 
 def _validated_name(field: str, value: str) -> str:
-    text = " ".join(value.split())
-    if not text or len(text) > MAX_NAME_LENGTH:
-        raise InvalidOfficerInputError(field, f"required, at most {MAX_NAME_LENGTH} characters")
-    return text
+    try:
+        return checked_name(value)
+    except InvalidNameError as error:
+        raise InvalidOfficerInputError(field, str(error)) from None

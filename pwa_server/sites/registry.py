@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine
 
 from pwa_server.audit import CLI, Actor, ActorKind, AuditAction, JsonValue, Outcome, record
+from pwa_server.names import InvalidNameError, checked_name
 from pwa_server.sites import api_keys
 from pwa_server.sites.errors import (
     ApiKeyRefusedError,
@@ -52,6 +53,13 @@ class ApiCaller:
     key_id: str
 
 
+def _checked(field: str, value: str) -> str:
+    try:
+        return checked_name(value)
+    except InvalidNameError as error:
+        raise InvalidSiteInputError(field, str(error)) from None
+
+
 class SiteRegistry:
     """The sites over the database. `webhook_key` is the server's secret from which each
     site's webhook secret is derived (so the database alone cannot sign deliveries);
@@ -80,8 +88,7 @@ class SiteRegistry:
             raise InvalidSiteInputError(
                 "name", "2 to 63 lower-case letters, digits and hyphens, not starting with -"
             )
-        if not display_name.strip() or len(display_name) > 255:
-            raise InvalidSiteInputError("display_name", "required, at most 255 characters")
+        display_name = _checked("display_name", display_name)
         if default_profile not in PROFILES:
             raise InvalidSiteInputError("default_profile", "one of " + ", ".join(PROFILES))
         urls = tuple(dict.fromkeys(checked_url("return_url", url) for url in return_urls))
@@ -150,8 +157,7 @@ class SiteRegistry:
 
     def add_key(self, name: str, *, label: str, now: dt.datetime, actor: Actor = CLI) -> str:
         """A new API key for the site; its text is returned once and never stored."""
-        if not label.strip() or len(label) > 255:
-            raise InvalidSiteInputError("label", "required, at most 255 characters")
+        label = _checked("label", label)
         site = self.site(name)
         key = api_keys.new_api_key()
         with self.engine.begin() as connection:

@@ -89,3 +89,10 @@ def test_list_shows_the_officers_and_their_keys(
     assert lines[0].startswith(f"{officer.id}  Aiko Security  security_officer  [active]")
     assert lines[0].endswith("last sign-in never")
     assert lines[1].startswith("  key blue key  added ")
+
+
+def test_bootstrap_refuses_a_name_with_terminal_escapes(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(settings, "bootstrap", "--name", "Aiko\x1b]0;pwned\x07") != 0
+    assert "control or invisible characters" in capsys.readouterr().err

@@ -17,7 +17,8 @@ from pwa_server.notify.mail import MAIL_ADDRESS_PATTERN
 _TEXT = r"^[^\x00-\x20\x7f-\x9f\s](?:[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\x9f\s])?$"
 
 MailAddress = Annotated[str, Field(min_length=3, max_length=320, pattern=MAIL_ADDRESS_PATTERN)]
-UserId = Annotated[str, Field(min_length=1, max_length=255, pattern=_TEXT)]
+# pwa_server.names says why: visible ASCII, so that no user id is a look-alike of another.
+UserId = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[!-~]+$")]
 Status = Literal[
     "invited",
     "otp_verified",

@@ -6,6 +6,8 @@ import datetime as dt
 import re
 from collections.abc import Iterator
 
+import pytest
+
 from pwa_server.runtime import Services
 from tests.web.api.conftest import (
     RETURN_URL,
@@ -84,6 +86,22 @@ def test_a_return_url_not_on_the_sites_list_is_422_pointing_at_it_and_nothing_is
     )
     problem = problem_of(response, 422, "invalid-request")
     assert problem["errors"][0]["pointer"] == "/return_url"
+    assert enrollment_count(services.engine, site.row.id) == 0
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("user_id", "\u0430lice"), ("user_id", "alice\u202e"), ("display_name", "Al\u202eice")],
+    ids=["look-alike-user-id", "rtl-override-user-id", "rtl-override-name"],
+)
+def test_a_look_alike_or_bidi_override_is_422_pointing_at_it(
+    site: Site, services: Services, field: str, value: str
+) -> None:
+    response = site.api.create_enrollment(
+        invitation_for(**{"email": "alice@example.jp", field: value})
+    )
+    problem = problem_of(response, 422, "invalid-request")
+    assert [error["pointer"] for error in problem["errors"]] == [f"/{field}"]
     assert enrollment_count(services.engine, site.row.id) == 0
 
 
