@@ -25,7 +25,7 @@ def take_token(
     bucket = f"{purpose} {client}"
     grown = _buckets.c.tokens + (now - _buckets.c.updated_at) * per_second
     refilled = case((grown > capacity, capacity), else_=grown)
-    for _ in range(2):
+    for _ in range(3):
         taken = connection.execute(
             update(_buckets)
             .where(_buckets.c.bucket == bucket, refilled >= 1)
@@ -40,7 +40,9 @@ def take_token(
         if row is not None:
             elapsed = now - float(row.updated_at)
             have = min(float(capacity), float(row.tokens) + elapsed * per_second)
-            return max(1 - have, 0.0) / per_second
+            if have < 1:
+                return (1 - have) / per_second
+            continue  # made or refilled by another request since the UPDATE: take again
         try:
             with connection.begin_nested():
                 connection.execute(
@@ -56,4 +58,5 @@ def take_token(
             )
         )
         return 0.0
+    # Lost every race in a row to concurrent requests: as if the bucket were empty.
     return 1 / per_second
