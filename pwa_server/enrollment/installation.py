@@ -64,11 +64,7 @@ def check_installation(
     serial = format(certificate.serial_number, "x")
     with engine.connect() as connection:
         row = certificate_row(connection, issuing.id, serial)
-    if (
-        row is None
-        or row.enrollment_id is None
-        or row.certificate_der != certificate.public_bytes(Encoding.DER)
-    ):
+    if row is None or row.certificate_der != certificate.public_bytes(Encoding.DER):
         return CheckResult(CheckStatus.UNKNOWN, certificate)
     names = certificate.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
     cuid = str(names[0].value) if names else None
@@ -76,6 +72,9 @@ def check_installation(
         return CheckResult(CheckStatus.REVOKED, certificate, cuid, issuing)
     if not certificate.not_valid_before_utc <= now < certificate.not_valid_after_utc:
         return CheckResult(CheckStatus.EXPIRED, certificate, cuid, issuing)
+    if row.enrollment_id is None:
+        # Ours, for client authentication, but issued for no enrollment: nobody's to install.
+        return CheckResult(CheckStatus.UNKNOWN, certificate)
     with engine.begin() as connection:
         # The first successful check is the installation; later ones change nothing.
         if update_enrollment(
