@@ -47,6 +47,22 @@ class InvitationUsedError(InvitationError):
         super().__init__("this invitation link was used already")
 
 
+class InvitationAwaitingApprovalError(InvitationError):
+    """An invitation of a security officer that other security officers have not approved
+    enough yet: it registers nobody until they do (dual control over who may approve)."""
+
+    def __init__(self, missing: int) -> None:
+        super().__init__(
+            f"this invitation needs {missing} more approval(s) by other security officers"
+        )
+        self.missing = missing
+
+
+class InvitationApprovalRefusedError(OfficerError):
+    """The inviter approving their own invitation, an approval given twice, or an invitation
+    that needs none (any more)."""
+
+
 class OfficerNotFoundError(OfficerError):
     """No officer has that id."""
 

@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine
 
 from hsm import Token
 from pwa_server.audit import ActorKind, AuditAction, JsonValue, Outcome, record
+from pwa_server.officers.dual_control import security_officer_approvals
 from pwa_server.officers.errors import (
     AlreadyApprovedError,
     ApprovalsMissingError,
@@ -38,7 +39,6 @@ from pwa_server.officers.key_ceremony_models import (
     CeremonyKind,
     CeremonyStatus,
     KeyCeremony,
-    approver_roles,
     key_ceremony_from_rows,
 )
 from pwa_server.officers.models import Officer
@@ -246,8 +246,7 @@ class KeyCeremonies:
     # Internals
 
     def _required(self, connection: Connection) -> int:
-        officers = store.count_active_officers(connection, approver_roles())
-        return max(1, min(self.approvals_required, officers))
+        return security_officer_approvals(connection, self.approvals_required)
 
     def _expire_due(self, now: dt.datetime) -> None:
         # Its own transaction: the refusal that follows must not roll the expiry back.

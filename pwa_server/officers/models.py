@@ -95,6 +95,8 @@ class InvitationLink:
     role: Role
     display_name: str
     expires_at: dt.datetime
+    # Approvals of other security officers it needs before it registers anyone.
+    awaiting_approvals: int = 0
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,19 @@ class Invitation:
     role: Role
     display_name: str
     expires_at: dt.datetime
+    awaiting_approvals: int = 0
+
+
+@dataclass(frozen=True)
+class PendingInvitation:
+    """An invitation of a security officer waiting for other security officers' approval."""
+
+    id: int
+    role: Role
+    display_name: str
+    invited_by: str | None
+    expires_at: dt.datetime
+    awaiting_approvals: int
 
 
 def encode_credential_id(credential_id: bytes) -> str:

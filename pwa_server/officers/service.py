@@ -13,13 +13,16 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, Engine
 
-from pwa_server.audit import AuditAction, JsonValue
+from pwa_server.audit import ActorKind, AuditAction, JsonValue, record
 from pwa_server.names import InvalidNameError, checked_name
 from pwa_server.officers import assertions, ceremonies
 from pwa_server.officers.ceremonies import Ceremony, KnownKey, RelyingParty, origin_of
+from pwa_server.officers.dual_control import approvals_required, missing_approvals
 from pwa_server.officers.errors import (
     BootstrapRefusedError,
     InvalidOfficerInputError,
+    InvitationApprovalRefusedError,
+    InvitationAwaitingApprovalError,
     InvitationExpiredError,
     InvitationNotFoundError,
     InvitationUsedError,
@@ -36,6 +39,7 @@ from pwa_server.officers.models import (
     InvitationLink,
     Officer,
     OfficerKey,
+    PendingInvitation,
     StepUp,
     encode_credential_id,
 )
@@ -65,8 +69,11 @@ class OfficerService:
         rp_name: str,
         origin: str,
         public_url: str | None = None,
+        security_officer_approvals: int = 2,
     ) -> None:
         self.engine = engine
+        # M of the key ceremonies: who may approve them is under the same dual control.
+        self.security_officer_approvals = security_officer_approvals
         self.party = RelyingParty(rp_id=rp_id, rp_name=rp_name, origin=origin)
         self.public_url = (public_url or origin).rstrip("/")
         self.sessions = OfficerSessions(engine)
@@ -82,6 +89,7 @@ class OfficerService:
             rp_name=settings.ca_organization,
             origin=origin_of(public_url),
             public_url=public_url,
+            security_officer_approvals=settings.ceremony_approvals,
         )
 
     # Invitations
@@ -107,13 +115,75 @@ class OfficerService:
     def invite(
         self, *, by_officer_id: str, role: Role, display_name: str, now: datetime
     ) -> InvitationLink:
-        """A link that registers a new officer with `role`; only who may INVITE_OFFICERS."""
+        """A link that registers a new officer with `role`; only who may INVITE_OFFICERS.
+
+        A security officer's link needs other security officers' approval first
+        (dual_control.py); the invitation is audited with what it needs.
+        """
         name = _validated_name("display_name", display_name)
         self.require(officer_id=by_officer_id, permission=Permission.INVITE_OFFICERS)
         with self.engine.begin() as connection:
-            return self._new_invitation(
-                connection, role=role, display_name=name, by=by_officer_id, now=now
+            required = approvals_required(connection, role, self.security_officer_approvals)
+            link = self._new_invitation(
+                connection,
+                role=role,
+                display_name=name,
+                by=by_officer_id,
+                now=now,
+                approvals=required,
             )
+            record(
+                connection,
+                actor_kind=ActorKind.OFFICER,
+                actor=by_officer_id,
+                action=AuditAction.OFFICER_INVITED,
+                details={"role": role.value, "approvals_required": required},
+                now=now,
+            )
+        return link
+
+    def approve_invitation(self, *, by_officer_id: str, invitation_id: int, now: datetime) -> None:
+        """Another security officer's approval of an invitation of a security officer (the
+        caller checked a fresh assertion of their key); audited with it."""
+        self.require(officer_id=by_officer_id, permission=Permission.INVITE_OFFICERS)
+        with self.engine.begin() as connection:
+            row = store.invitation_by_id(connection, invitation_id)
+            if row is None:
+                raise InvitationNotFoundError()
+            _usable(row, now)
+            if row.created_by == by_officer_id:
+                raise InvitationApprovalRefusedError(
+                    "the inviter's approval counts already: another security officer approves"
+                )
+            if missing_approvals(connection, row) == 0:
+                raise InvitationApprovalRefusedError("this invitation needs no more approvals")
+            if not store.insert_invitation_approval(
+                connection, invitation_id=row.id, officer_id=by_officer_id, now=now
+            ):
+                raise InvitationApprovalRefusedError("you approved this invitation already")
+            record(
+                connection,
+                actor_kind=ActorKind.OFFICER,
+                actor=by_officer_id,
+                action=AuditAction.APPROVAL_GRANTED,
+                subject_kind="invitation",
+                subject=str(row.id),
+                details={"role": row.role, "invited_by": row.created_by},
+                now=now,
+            )
+
+    def pending_invitations(self, *, now: datetime) -> list[PendingInvitation]:
+        """Open invitations of security officers still waiting for approvals, oldest first."""
+        with self.engine.connect() as connection:
+            rows = store.open_invitations_needing_approval(connection, now=now)
+            waiting = [(row, missing_approvals(connection, row)) for row in rows]
+        return [
+            PendingInvitation(
+                row.id, Role(row.role), row.display_name, row.created_by, row.expires_at, missing
+            )
+            for row, missing in waiting
+            if missing > 0
+        ]
 
     def _new_invitation(
         self,
@@ -123,6 +193,7 @@ class OfficerService:
         display_name: str,
         by: str | None,
         now: datetime,
+        approvals: int = 1,
     ) -> InvitationLink:
         token = secrets.token_urlsafe(32)
         expires_at = now + INVITATION_VALIDITY
@@ -135,6 +206,7 @@ class OfficerService:
             created_by=by,
             now=now,
             expires_at=expires_at,
+            approvals_required=approvals,
         )
         return InvitationLink(
             url=f"{self.public_url}/officer/register/{token}",
@@ -142,13 +214,16 @@ class OfficerService:
             role=role,
             display_name=display_name,
             expires_at=expires_at,
+            awaiting_approvals=approvals - 1,
         )
 
     def invitation(self, *, token: str, now: datetime) -> Invitation:
-        """What an open invitation offers; raises when it is unknown, used or expired."""
+        """What an open invitation offers (and the approvals it still waits for); raises
+        when it is unknown, used or expired."""
         with self.engine.connect() as connection:
-            row = _open_invitation(connection, token, now)
-        return Invitation(Role(row.role), row.display_name, row.expires_at)
+            row = _open_invitation(connection, token, now, approved=False)
+            missing = missing_approvals(connection, row)
+        return Invitation(Role(row.role), row.display_name, row.expires_at, missing)
 
     # Registration
 
@@ -374,15 +449,25 @@ class OfficerService:
         return officer
 
 
-def _open_invitation(connection: Connection, token: str, now: datetime) -> InvitationRow:
+def _open_invitation(
+    connection: Connection, token: str, now: datetime, *, approved: bool = True
+) -> InvitationRow:
+    """The invitation of that token, if it can register an officer (`approved`: and has the
+    approvals it needs)."""
     row = store.invitation_by_token_hash(connection, _token_hash(token))
     if row is None:
         raise InvitationNotFoundError()
+    _usable(row, now)
+    if approved and (missing := missing_approvals(connection, row)):
+        raise InvitationAwaitingApprovalError(missing)
+    return row
+
+
+def _usable(row: InvitationRow, now: datetime) -> None:
     if row.used_at is not None:
         raise InvitationUsedError()
     if now >= row.expires_at:
         raise InvitationExpiredError()
-    return row
 
 
 def _insert_key(

@@ -14,7 +14,12 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, Connection, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from pwa_server.store.tables import officer_credentials, officer_invitations, officers
+from pwa_server.store.tables import (
+    invitation_approvals,
+    officer_credentials,
+    officer_invitations,
+    officers,
+)
 
 ACTIVE = "active"
 DISABLED = "disabled"
@@ -63,6 +68,7 @@ class InvitationRow:
     created_at: dt.datetime
     expires_at: dt.datetime
     used_at: dt.datetime | None
+    approvals_required: int
 
 
 def _credential(row: object) -> CredentialRow:
@@ -275,6 +281,7 @@ def insert_invitation(
     created_by: str | None,
     now: dt.datetime,
     expires_at: dt.datetime,
+    approvals_required: int = 1,
 ) -> None:
     """Record a new invitation link."""
     connection.execute(
@@ -286,8 +293,61 @@ def insert_invitation(
             created_by=created_by,
             created_at=now,
             expires_at=expires_at,
+            approvals_required=approvals_required,
         )
     )
+
+
+def invitation_by_id(connection: Connection, invitation_id: int) -> InvitationRow | None:
+    row = connection.execute(
+        select(officer_invitations).where(officer_invitations.c.id == invitation_id)
+    ).one_or_none()
+    return InvitationRow(**row._mapping) if row is not None else None
+
+
+def insert_invitation_approval(
+    connection: Connection, *, invitation_id: int, officer_id: str, now: dt.datetime
+) -> bool:
+    """Record an officer's approval of an invitation; False when they approved it already."""
+    try:
+        with connection.begin_nested():
+            connection.execute(
+                insert(invitation_approvals).values(
+                    invitation_id=invitation_id, officer_id=officer_id, approved_at=now
+                )
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
+def invitation_approvers(connection: Connection, invitation_id: int, *, role: str) -> list[str]:
+    """The officers still active with `role` who approved the invitation, earliest first."""
+    rows = connection.execute(
+        select(invitation_approvals.c.officer_id)
+        .join(officers, officers.c.id == invitation_approvals.c.officer_id)
+        .where(
+            invitation_approvals.c.invitation_id == invitation_id,
+            officers.c.status == ACTIVE,
+            officers.c.role == role,
+        )
+        .order_by(invitation_approvals.c.approved_at, invitation_approvals.c.officer_id)
+    )
+    return [str(officer_id) for (officer_id,) in rows]
+
+
+def open_invitations_needing_approval(
+    connection: Connection, *, now: dt.datetime
+) -> list[InvitationRow]:
+    """Unused, unexpired invitations that need approvals besides their inviter's, oldest
+    first."""
+    table = officer_invitations
+    rows = connection.execute(
+        select(table)
+        .where(table.c.used_at.is_(None), table.c.expires_at > now, table.c.approvals_required > 1)
+        .order_by(table.c.created_at, table.c.id)
+    )
+    return [InvitationRow(**row._mapping) for row in rows]
 
 
 def invitation_by_token_hash(connection: Connection, token_sha256: str) -> InvitationRow | None:

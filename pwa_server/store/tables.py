@@ -365,6 +365,19 @@ officer_invitations = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
     Column("used_at", UTCDateTime, nullable=True),
+    # Security officers' approvals the link needs before it registers anyone, the inviter's
+    # counted (1: it works at once).
+    Column("approvals_required", Integer, nullable=False, server_default="1"),
+)
+
+# Another security officer's approval of an invitation of a security officer; the primary
+# key lets each officer approve an invitation once.
+invitation_approvals = Table(
+    "invitation_approvals",
+    metadata,
+    Column("invitation_id", Integer, ForeignKey("officer_invitations.id"), primary_key=True),
+    Column("officer_id", String(32), ForeignKey("officers.id"), primary_key=True),
+    Column("approved_at", UTCDateTime, nullable=False),
 )
 
 # Console sessions, server-side: the cookie carries a random token whose SHA-256 is the id,

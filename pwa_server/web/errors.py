@@ -31,6 +31,8 @@ from pwa_server.officers.errors import (
     CeremonyFailedError,
     CeremonyRefusedError,
     InvalidOfficerInputError,
+    InvitationApprovalRefusedError,
+    InvitationAwaitingApprovalError,
     LastKeyError,
     LastSecurityOfficerError,
     OfficerError,
@@ -228,6 +230,16 @@ _OFFICER_PAGES: dict[type[OfficerError], tuple[int, str, str]] = {
         403,
         N_("This request was refused"),
         N_("Your role does not allow this."),
+    ),
+    InvitationAwaitingApprovalError: (
+        409,
+        N_("This invitation is not approved yet"),
+        N_("Another security officer must approve it on the Officers page first."),
+    ),
+    InvitationApprovalRefusedError: (
+        409,
+        N_("This approval was not accepted"),
+        N_("The inviter cannot approve their own invitation, and each officer approves once."),
     ),
     LastKeyError: (
         409,

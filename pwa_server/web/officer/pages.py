@@ -132,6 +132,11 @@ async def officers_page(request: Request) -> Response:
     sessions = await run_in_threadpool(
         services.officers.sessions.open_sessions, officer.id, now=services.now()
     )
+    pending = (
+        await run_in_threadpool(services.officers.pending_invitations, now=services.now())
+        if officer.can(Permission.INVITE_OFFICERS)
+        else []
+    )
     return console_page(
         request,
         "officer/officers.html",
@@ -140,6 +145,8 @@ async def officers_page(request: Request) -> Response:
         keys=keys,
         roles=list(Role),
         sessions=sessions,
+        pending=pending,
+        names={person.id: person.display_name for person in everyone},
         current_session=session_id(session_token(request)),
     )
 
@@ -172,15 +179,22 @@ async def invite(request: Request) -> Response:
         display_name=str(form.get("display_name", "")),
         now=services.now(),
     )
-    await run_in_threadpool(
-        record_officer_event,
-        request,
-        officer.id,
-        AuditAction.OFFICER_INVITED,
-        None,
-        {"role": role.value},
-    )
     return console_page(request, "officer/invited.html", officer, link=link)
+
+
+async def approve_invitation(request: Request) -> Response:
+    """POST /officer/invitations/{invitation_id}/approve: another security officer's approval
+    of an invitation of a security officer (after a fresh assertion)."""
+    officer = officer_for(request, Permission.INVITE_OFFICERS)
+    await confirmed_form(request, officer)
+    services = services_of(request)
+    await run_in_threadpool(
+        services.officers.approve_invitation,
+        by_officer_id=officer.id,
+        invitation_id=request.path_params["invitation_id"],
+        now=services.now(),
+    )
+    return RedirectResponse("/officer/officers", status_code=303)
 
 
 async def disable(request: Request) -> Response:
@@ -263,6 +277,7 @@ routes = [
     Route("/officer/officers", officers_page, methods=["GET", "HEAD"]),
     Route("/officer/officers/invite", invite, methods=["POST"]),
     Route("/officer/officers/{officer_id}/disable", disable, methods=["POST"]),
+    Route("/officer/invitations/{invitation_id:int}/approve", approve_invitation, methods=["POST"]),
     Route("/officer/sessions/end-others", end_other_sessions, methods=["POST"]),
     Route("/officer/keys/options", add_key_options, methods=["POST"]),
     Route("/officer/keys", add_key, methods=["POST"]),
