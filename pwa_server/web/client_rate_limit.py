@@ -5,13 +5,12 @@ officers' sign-in are what a script hammers: each check costs real work, and eac
 guess. Before any of it, one token is taken from the client's bucket for that purpose, in
 the database so that every worker and instance shares it; without one the answer is 429
 with Retry-After and a page that says when to try again. An IPv6 client is its /64: one
-subscriber commonly holds the whole prefix. Behind a trusted proxy the client is the last
-address the proxy put in X-Forwarded-For.
+subscriber commonly holds the whole prefix (enrollment.throttle.client_network, which the
+download throttle shares).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import re
 from dataclasses import dataclass
@@ -19,12 +18,12 @@ from dataclasses import dataclass
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from pwa_server.enrollment.throttle import client_network
 from pwa_server.i18n import N_
 from pwa_server.runtime import Services
 from pwa_server.store.client_buckets import take_token
 from pwa_server.web.asgi import ASGIApp, Receive, Scope, Send
 from pwa_server.web.errors import error_response
-from pwa_server.web.proxy_tls import from_trusted_proxy, trusted_networks
 
 GUESSES = "guesses"
 OFFICER_SIGN_IN = "officer-sign-in"
@@ -46,24 +45,11 @@ def purpose_of(method: str, path: str) -> str | None:
     return next((purpose for pattern, purpose in _GUARDED if pattern.fullmatch(path)), None)
 
 
-def client_of(scope: Scope, trusted: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> str:
-    """The client the bucket belongs to: its address, an IPv6 one as its /64."""
-    host = (scope.get("client") or ("unknown", 0))[0]
-    if from_trusted_proxy(scope, trusted):
-        forwarded = b",".join(
-            value for name, value in scope["headers"] if name == b"x-forwarded-for"
-        )
-        hops = [hop.strip() for hop in forwarded.decode("latin-1").split(",") if hop.strip()]
-        host = hops[-1] if hops else host
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return host[:64]
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.IPv6Network(f"{address}/64", strict=False))
-    return str(address)
+def client_of(scope: Scope) -> str:
+    """The client the bucket belongs to: its network (TrustedProxyTlsMiddleware has put the
+    proxied client's address in the scope)."""
+    client = scope.get("client")
+    return client_network(client[0] if client else None)
 
 
 @dataclass(frozen=True)
@@ -79,7 +65,6 @@ class ClientRateLimitMiddleware:
         self.app = app
         self.services = services
         settings = services.settings
-        self.trusted = trusted_networks(settings.trusted_proxies)
         self.allowances = {
             GUESSES: _Allowance(
                 settings.secret_checks_per_minute, settings.secret_checks_per_minute / 60
@@ -96,7 +81,7 @@ class ClientRateLimitMiddleware:
         if purpose is None:
             await self.app(scope, receive, send)
             return
-        wait = await run_in_threadpool(self._take, purpose, client_of(scope, self.trusted))
+        wait = await run_in_threadpool(self._take, purpose, client_of(scope))
         if wait == 0:
             await self.app(scope, receive, send)
             return

@@ -23,6 +23,7 @@ async def seen(request: Request) -> JSONResponse:
         {
             "tls": request.scope.get("extensions", {}).get("tls"),
             "leftover": [k for k in request.headers if k.startswith("x-ssl-")],
+            "client": request.client.host if request.client else None,
         }
     )
 
@@ -66,3 +67,13 @@ def test_failed_proxy_verification_is_passed_on_as_the_error() -> None:
 def test_trusted_proxy_without_a_certificate_gives_an_empty_chain() -> None:
     seen = seen_by_app("127.0.0.1", ["127.0.0.1"], {"X-SSL-Client-Verify": "NONE"})
     assert seen["tls"]["client_cert_chain"] == []
+
+
+def test_a_trusted_proxys_last_forwarded_address_becomes_the_client() -> None:
+    forwarded = {"X-Forwarded-For": "203.0.113.9, 198.51.100.4"}
+    assert seen_by_app("10.1.2.3", ["10.1.2.0/24"], forwarded)["client"] == "198.51.100.4"
+
+
+def test_a_forwarded_address_from_anyone_else_is_ignored() -> None:
+    forwarded = {"X-Forwarded-For": "198.51.100.4"}
+    assert seen_by_app("192.0.2.7", ["10.1.2.0/24"], forwarded)["client"] == "192.0.2.7"
