@@ -7,7 +7,9 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Debian packages: what `make run` needs, and what the tests need on top of it.
 RUN_PACKAGES := softhsm2 openssl ca-certificates
-TEST_PACKAGES := $(RUN_PACKAGES) opensc curl chromium openjdk-17-jre-headless nginx-light
+# fonts-noto-cjk: without a Japanese font, Chromium's screenshots show boxes for every kana.
+TEST_PACKAGES := $(RUN_PACKAGES) opensc curl chromium openjdk-17-jre-headless nginx-light \
+	fonts-noto-cjk
 # wrk loads the OCSP responder from a process of its own (bench/ocsp.py).
 BENCH_PACKAGES := $(TEST_PACKAGES) wrk
 
