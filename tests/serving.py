@@ -37,6 +37,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def instance_settings(data_dir: Path, *, workers: int = 2) -> Settings:
+    """Settings of an instance of its own in `data_dir`, on free loopback ports."""
+    return Settings(
+        data_dir=data_dir,
+        https_port=free_port(),
+        check_port=free_port(),
+        http_port=free_port(),
+        workers=workers,
+    )
+
+
 class ShomeiServer:
     """`python -m pwa_server.cli serve` for `settings` in a child process, its output
     appended to `log`; `environment` adds variables that `settings` does not carry over

@@ -22,10 +22,10 @@ import pytest
 from cryptography import x509
 
 from pwa_server.runtime import site_registry
-from pwa_server.settings import Settings
 from pwa_server.store.database import create_database_engine
-from tests.conftest import ShomeiServer, free_port, openssl, run_tool
+from tests.conftest import ShomeiServer, openssl, run_tool
 from tests.e2e.journey.flow import PIXEL, Identity, Invitation, Phone, open_pkcs12
+from tests.serving import instance_settings
 from tests.web.api.conftest import Contract
 
 USER_ID = "employee-0042"
@@ -66,13 +66,7 @@ class Instance:
 def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
     """`shomei init` in a fresh data directory, a site registered in its database, served."""
     root = tmp_path_factory.mktemp("api-revocation")
-    settings = Settings(
-        data_dir=root / "var",
-        https_port=free_port(),
-        check_port=free_port(),
-        http_port=free_port(),
-        workers=2,
-    )
+    settings = instance_settings(root / "var")
     server = ShomeiServer(settings, root / "serve.log")
     initialised = run_tool(
         sys.executable, "-m", "pwa_server.cli", "init", env=server.environment, timeout=120

@@ -27,7 +27,6 @@ from sqlalchemy import Engine
 
 from pwa_server.enrollment.revocation import revoke
 from pwa_server.pki.ocsp import STATUS_RECHECK
-from pwa_server.settings import Settings
 from pwa_server.store.database import create_database_engine
 from tests.conftest import free_port, openssl, run_tool
 from tests.e2e.journey.conftest import InvitationPool, JourneyServer
@@ -41,6 +40,7 @@ from tests.e2e.nginx import (
     fill,
     readme_server_block,
 )
+from tests.serving import instance_settings
 
 pytestmark = pytest.mark.skipif(
     shutil.which("nginx") is None,
@@ -86,13 +86,7 @@ class Site:
 def shomei(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JourneyServer]:
     """An instance of its own (revocations here touch no other test); mails go to files."""
     base = tmp_path_factory.mktemp("shomei")
-    settings = Settings(
-        data_dir=base / "var",
-        https_port=free_port(),
-        check_port=free_port(),
-        http_port=free_port(),
-        workers=2,
-    )
+    settings = instance_settings(base / "var")
     server = JourneyServer(settings, base / "serve.log", {})
     initialised = server.shomei("init")
     assert initialised.returncode == 0, initialised.stderr

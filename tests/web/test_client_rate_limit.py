@@ -10,14 +10,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from pwa_server.settings import Settings
 from pwa_server.web.client_rate_limit import (
     GUESSES,
     OFFICER_SIGN_IN,
     client_of,
     purpose_of,
 )
-from tests.conftest import ShomeiServer, free_port, run_tool
+from tests.conftest import ShomeiServer, run_tool
+from tests.serving import instance_settings
 
 PER_MINUTE = 3
 
@@ -61,13 +61,7 @@ def test_an_ipv4_mapped_client_is_its_ipv4_address() -> None:
 def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShomeiServer]:
     """An instance that allows PER_MINUTE guarded requests per client and minute."""
     root = tmp_path_factory.mktemp("client-limits")
-    settings = Settings(
-        data_dir=root / "var",
-        https_port=free_port(),
-        check_port=free_port(),
-        http_port=free_port(),
-        workers=2,
-    )
+    settings = instance_settings(root / "var")
     server = ShomeiServer(
         settings,
         root / "serve.log",
