@@ -7,6 +7,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from sqlalchemy import Engine
 
 from pwa_server.enrollment.download import Delivery, Downloads, Platform
@@ -14,8 +17,10 @@ from pwa_server.enrollment.policy import EnrollmentPolicy
 from pwa_server.enrollment.service import EnrollmentService, Invitation
 from pwa_server.pki.authority import load_authority
 from pwa_server.pki.hierarchy import record_authority
+from pwa_server.pki.issuance import sign_certificate
 from pwa_server.pki.ocsp import OcspResponder, OcspResponders
 from pwa_server.pki.packaging.signing_identity import load_signing_identity
+from pwa_server.pki.profiles import Profile
 from pwa_server.pki.tls_identity import TlsFiles
 from pwa_server.runtime import (
     Services,
@@ -51,6 +56,23 @@ class Enrolling:
             platform=Platform.ANDROID,
             now=now,
             client=client,
+        )
+
+    def signed_by_issuing(
+        self, common_name: str, profile: Profile, lifetime: dt.timedelta
+    ) -> x509.Certificate:
+        """A certificate the issuing CA signs from START, that nothing records."""
+        issuing = self.downloads.issuing
+        return sign_certificate(
+            issuing.private_key,
+            subject=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]),
+            public_key=ec.generate_private_key(ec.SECP256R1()).public_key(),
+            issuer_name=issuing.certificate.subject,
+            issuer_public_key=issuing.private_key.public_key(),
+            profile=profile,
+            not_before=START,
+            not_after=START + lifetime,
+            alt_names=[common_name] if profile is Profile.TLS_SERVER else [],
         )
 
     def ready_to_download(

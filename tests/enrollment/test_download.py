@@ -8,9 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs12
-from cryptography.x509.oid import NameOID
 from sqlalchemy import func, select
 
 from pwa_server.enrollment.download import Platform
@@ -23,7 +21,6 @@ from pwa_server.enrollment.errors import (
     WrongSecretError,
 )
 from pwa_server.enrollment.installation import CheckStatus, check_installation
-from pwa_server.pki.issuance import sign_certificate
 from pwa_server.pki.profiles import Profile
 from pwa_server.store.certificates import insert_certificate
 from pwa_server.store.tables import certificates, enrollments
@@ -264,18 +261,7 @@ def _recorded_without_enrollment(enrolling: Enrolling, profile: Profile) -> x509
     """A certificate our issuing CA signed and recorded for no enrollment (as it does the
     listeners' TLS certificate)."""
     issuing = enrolling.downloads.issuing
-    key = ec.generate_private_key(ec.SECP256R1())
-    certificate = sign_certificate(
-        issuing.private_key,
-        subject=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]),
-        public_key=key.public_key(),
-        issuer_name=issuing.certificate.subject,
-        issuer_public_key=issuing.private_key.public_key(),
-        profile=profile,
-        not_before=START,
-        not_after=START + dt.timedelta(days=30),
-        alt_names=["localhost"],
-    )
+    certificate = enrolling.signed_by_issuing("localhost", profile, dt.timedelta(days=30))
     der = certificate.public_bytes(Encoding.DER)
     with enrolling.engine.begin() as connection:
         insert_certificate(

@@ -9,12 +9,9 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
-from cryptography.x509.oid import NameOID
 
-from pwa_server.pki.issuance import sign_certificate
 from pwa_server.pki.ocsp import STATUS_RECHECK, OcspResponders, RecentResponse
 from pwa_server.pki.profiles import Profile
 from pwa_server.pki.response_memory import ResponseMemory
@@ -106,17 +103,7 @@ def test_a_certificate_the_ca_never_recorded_is_unknown(
     enrolling: Enrolling, tmp_path: Path
 ) -> None:
     issuing = enrolling.downloads.issuing
-    key = ec.generate_private_key(ec.SECP256R1())
-    unrecorded = sign_certificate(
-        issuing.private_key,
-        subject=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "never-recorded")]),
-        public_key=key.public_key(),
-        issuer_name=issuing.certificate.subject,
-        issuer_public_key=issuing.private_key.public_key(),
-        profile=Profile.CLIENT,
-        not_before=START,
-        not_after=START + dt.timedelta(days=1),
-    )
+    unrecorded = enrolling.signed_by_issuing("never-recorded", Profile.CLIENT, dt.timedelta(days=1))
     response = enrolling.ocsp.respond(
         _request(unrecorded, issuing.certificate, hashes.SHA256()), now=LATER
     )
