@@ -11,8 +11,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
 
+from pwa_server.store.inserts import inserted
 from pwa_server.store.tables import (
     ceremony_approvals,
     key_ceremonies,
@@ -78,10 +78,10 @@ def insert_ceremony(
             status=OPEN,
         )
     )
-    inserted = result.inserted_primary_key
-    if inserted is None:
+    key = result.inserted_primary_key
+    if key is None:
         raise RuntimeError("the database returned no id for the new key ceremony")
-    return int(inserted[0])
+    return int(key[0])
 
 
 def ceremony_by_id(connection: Connection, ceremony_id: int) -> CeremonyRow | None:
@@ -152,16 +152,12 @@ def insert_approval(
     connection: Connection, *, ceremony_id: int, officer_id: str, now: dt.datetime
 ) -> bool:
     """Record an officer's approval; False when they approved this ceremony already."""
-    try:
-        with connection.begin_nested():
-            connection.execute(
-                insert(ceremony_approvals).values(
-                    ceremony_id=ceremony_id, officer_id=officer_id, approved_at=now
-                )
-            )
-    except IntegrityError:
-        return False
-    return True
+    return inserted(
+        connection,
+        insert(ceremony_approvals).values(
+            ceremony_id=ceremony_id, officer_id=officer_id, approved_at=now
+        ),
+    )
 
 
 def approvals_of(connection: Connection, ceremony_ids: Collection[int]) -> list[ApprovalRow]:

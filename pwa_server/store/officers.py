@@ -12,8 +12,8 @@ import json
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, Connection, delete, func, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
 
+from pwa_server.store.inserts import inserted
 from pwa_server.store.tables import (
     invitation_approvals,
     officer_credentials,
@@ -170,25 +170,21 @@ def insert_credential(
     now: dt.datetime,
 ) -> bool:
     """Record a new key; False when that credential id is registered already (to anyone)."""
-    try:
-        with connection.begin_nested():
-            connection.execute(
-                insert(officer_credentials).values(
-                    credential_id=credential_id,
-                    officer_id=officer_id,
-                    public_key=public_key,
-                    sign_count=sign_count,
-                    transports=json.dumps(list(transports)),
-                    aaguid=aaguid,
-                    label=label,
-                    device_type=device_type,
-                    backed_up=backed_up,
-                    created_at=now,
-                )
-            )
-    except IntegrityError:
-        return False
-    return True
+    return inserted(
+        connection,
+        insert(officer_credentials).values(
+            credential_id=credential_id,
+            officer_id=officer_id,
+            public_key=public_key,
+            sign_count=sign_count,
+            transports=json.dumps(list(transports)),
+            aaguid=aaguid,
+            label=label,
+            device_type=device_type,
+            backed_up=backed_up,
+            created_at=now,
+        ),
+    )
 
 
 def credential_by_id(connection: Connection, credential_id: bytes) -> CredentialRow | None:
@@ -309,16 +305,12 @@ def insert_invitation_approval(
     connection: Connection, *, invitation_id: int, officer_id: str, now: dt.datetime
 ) -> bool:
     """Record an officer's approval of an invitation; False when they approved it already."""
-    try:
-        with connection.begin_nested():
-            connection.execute(
-                insert(invitation_approvals).values(
-                    invitation_id=invitation_id, officer_id=officer_id, approved_at=now
-                )
-            )
-    except IntegrityError:
-        return False
-    return True
+    return inserted(
+        connection,
+        insert(invitation_approvals).values(
+            invitation_id=invitation_id, officer_id=officer_id, approved_at=now
+        ),
+    )
 
 
 def invitation_approvers(connection: Connection, invitation_id: int, *, role: str) -> list[str]:
