@@ -19,7 +19,8 @@ from cryptography.x509 import ocsp
 from pwa_server.enrollment.download import Platform
 from pwa_server.pki.ocsp import STATUS_RECHECK
 from pwa_server.runtime import Services
-from tests.conftest import ShomeiServer, openssl
+from tests.conftest import openssl
+from tests.serving import ShomeiServer
 
 
 def test_healthz_reports_database_and_token(server: ShomeiServer) -> None:

@@ -16,8 +16,8 @@ from pwa_server.web.client_rate_limit import (
     client_of,
     purpose_of,
 )
-from tests.conftest import ShomeiServer, run_tool
-from tests.serving import instance_settings
+from tests.conftest import run_tool
+from tests.serving import ShomeiServer, instance_settings
 
 PER_MINUTE = 3
 

@@ -9,7 +9,7 @@ import pytest
 
 from pwa_server.settings import Settings
 from pwa_server.web.server import Listeners, bind
-from tests.conftest import free_port
+from tests.serving import free_port
 
 
 @pytest.fixture

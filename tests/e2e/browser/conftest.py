@@ -28,7 +28,7 @@ from playwright.sync_api import (
 
 from pwa_server.settings import Settings
 from tests.chromium import pinned_chromium
-from tests.conftest import ShomeiServer
+from tests.serving import ShomeiServer
 
 if TYPE_CHECKING:
     # Only for annotations: officer.py imports this module.
