@@ -412,7 +412,7 @@ _LINE_NUMBER = re.compile(r":\d+\)$")
 IDLE_FRAMES = (
     r"^EpollSelector\.select \(selectors\.py",
     r"^_worker \(concurrent/futures/thread\.py",
-    r"^supervise \(pwa_server/web/server\.py",
+    r"^supervise \(pwa_server/serve/supervisor\.py",
     r"^(Condition|Event|Semaphore)\.(wait|acquire) \(threading\.py",
     r"^Thread\._wait_for_tstate_lock \(threading\.py",
     r"^worker_thread \(anyio/_backends/_asyncio\.py",

@@ -134,7 +134,7 @@ CATEGORIES = (
             r"\(babel/",
         ),
     ),
-    ("HTTP server (uvicorn, httptools)", (r"\(uvicorn/", r"\(httptools/")),
+    ("HTTP server (uvicorn, httptools)", (r"\(uvicorn/", r"\(httptools/", r"\(pwa_server/serve/")),
     (
         "event loop and thread pool",
         (r"\(asyncio/", r"\(threading\.py:", r"\(anyio/", r"\(concurrent/", r"\(selectors\.py:"),

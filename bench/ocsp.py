@@ -5,7 +5,7 @@ Run with `make bench`, or alone with `.venv/bin/python -m bench.ocsp`.
 
 - Reused responses: GET /pki/ocsp/<base64 request without nonce>, which each worker signs
   once per status and then serves from memory, before routing, for up to STATUS_RECHECK
-  between two reads of the status (pwa_server/web/recent_ocsp.py). Saturation throughput
+  between two reads of the status (pwa_server/web/middleware/recent_ocsp.py). Saturation throughput
   from Debian's `wrk`; the latency at a fixed 1,000/s from a paced generator of ours in its
   own process, because
   wrk cannot pace (wrk2, which can, is not in Debian): it sends on a fixed schedule whatever
@@ -116,7 +116,7 @@ CATEGORIES = (
         ),
     ),
     ("web app (starlette routing, middleware)", (r"\(starlette/", r"\(pwa_server/web/")),
-    ("HTTP server (uvicorn, httptools)", (r"\(uvicorn/", r"\(httptools/")),
+    ("HTTP server (uvicorn, httptools)", (r"\(uvicorn/", r"\(httptools/", r"\(pwa_server/serve/")),
     (
         "event loop and threads",
         (r"\(asyncio/", r"\(threading\.py:", r"\(concurrent/", r"\(selectors\.py:"),

@@ -92,7 +92,8 @@ def _init(settings: Settings) -> int:
 
 def _serve(settings: Settings) -> int:
     # Imported here so that `shomei init` and `hsm status` never load uvicorn.
-    from pwa_server.web.server import bind, supervise
+    from pwa_server.serve.listeners import bind
+    from pwa_server.serve.supervisor import supervise
 
     open_services(settings).close()  # fail now, with one clear line, rather than in workers
     listeners = bind(settings)

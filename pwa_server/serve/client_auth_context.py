@@ -14,7 +14,7 @@ import ctypes
 import ssl
 from pathlib import Path
 
-from pwa_server.web.tls_profile import LIBSSL, TlsContextError, server_context, ssl_ctx_pointer
+from pwa_server.serve.tls_profile import LIBSSL, TlsContextError, server_context, ssl_ctx_pointer
 
 _SSL_VERIFY_PEER = 0x01
 _VerifyCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_void_p)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pwa_server.web.bounded_protocol import BoundedHttpToolsProtocol
+from pwa_server.serve.bounded_protocol import BoundedHttpToolsProtocol
 
 
 class UnloggedHttpToolsProtocol(BoundedHttpToolsProtocol):

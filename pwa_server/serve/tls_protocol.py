@@ -4,7 +4,7 @@ uvicorn verifies client certificates but never passes them on. This subclass put
 certificate into the ASGI TLS extension (`scope["extensions"]["tls"]`), the one place the
 application reads it from. It relies on two uvicorn internals, `connection_made` and the
 `app` attribute used for each request; uvicorn is pinned exactly in pyproject.toml and
-tests/web/test_tls_protocol.py checks both the pin and the behaviour.
+tests/serve/test_tls_protocol.py checks both the pin and the behaviour.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import asyncio
 import ssl
 from typing import Any
 
+from pwa_server.serve.bounded_protocol import BoundedH11Protocol
 from pwa_server.web.asgi import ASGIApp, Receive, Scope, Send
-from pwa_server.web.bounded_protocol import BoundedH11Protocol
 
 _TLS_VERSIONS = {"TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
 

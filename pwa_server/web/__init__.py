@@ -1,1 +1,1 @@
-"""The web layer: the only package that imports starlette and uvicorn."""
+"""The ASGI application: routes, handlers, middleware, rendering (`pwa_server.serve` serves it)."""

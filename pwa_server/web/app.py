@@ -18,9 +18,6 @@ from pwa_server.runtime import Services
 from pwa_server.sites.errors import SiteError
 from pwa_server.web import check_routes, enroll_routes, pki_routes
 from pwa_server.web.api.routes import api_routes
-from pwa_server.web.body_limit import BodyLimitMiddleware
-from pwa_server.web.check_listener import CheckOnlyMiddleware
-from pwa_server.web.client_rate_limit import ClientRateLimitMiddleware
 from pwa_server.web.errors import (
     enrollment_error,
     hsm_unavailable,
@@ -31,15 +28,18 @@ from pwa_server.web.errors import (
     site_error,
 )
 from pwa_server.web.health import healthz
+from pwa_server.web.middleware.body_limit import BodyLimitMiddleware
+from pwa_server.web.middleware.check_listener import CheckOnlyMiddleware
+from pwa_server.web.middleware.client_rate_limit import ClientRateLimitMiddleware
+from pwa_server.web.middleware.plain_http import PlainHttpPkiOnlyMiddleware
+from pwa_server.web.middleware.proxy_tls import TrustedProxyTlsMiddleware
+from pwa_server.web.middleware.recent_ocsp import RecentOcspResponsesMiddleware
+from pwa_server.web.middleware.security_headers import SecurityHeadersMiddleware
 from pwa_server.web.officer import auth_routes, ceremony_pages, enrollment_pages, site_pages
 from pwa_server.web.officer import pages as officer_pages
 from pwa_server.web.officer.guard import SignInRequiredError
 from pwa_server.web.pages import home
-from pwa_server.web.plain_http import PlainHttpPkiOnlyMiddleware
-from pwa_server.web.proxy_tls import TrustedProxyTlsMiddleware
-from pwa_server.web.recent_ocsp import RecentOcspResponsesMiddleware
 from pwa_server.web.rendering import Renderer
-from pwa_server.web.security_headers import SecurityHeadersMiddleware
 
 # Short: a session only carries one enrollment step and a CSRF token.
 SESSION_MAX_AGE = 30 * 60

@@ -16,8 +16,8 @@ from pwa_server.runtime import Services
 from pwa_server.sites.assertions import ReturnToSite
 from pwa_server.sites.urls import origin
 from pwa_server.web.client_certificate import client_certificate
+from pwa_server.web.middleware.security_headers import allow_form_action, can_allow_form_action
 from pwa_server.web.rendering import Renderer, gettext
-from pwa_server.web.security_headers import allow_form_action, can_allow_form_action
 
 _EXPLANATIONS = {
     CheckStatus.MISSING: (

@@ -25,12 +25,12 @@ from pwa_server.enrollment.installation import CheckStatus, check_installation
 from pwa_server.enrollment.site_enrollments import EnrollmentRequest, SiteEnrollments
 from pwa_server.pki.packaging import PackagingError
 from pwa_server.runtime import Services
+from pwa_server.serve.background import seal_audit_log
 from pwa_server.sites.api_keys import parse_api_key
 from pwa_server.sites.registry import SiteRegistry
 from pwa_server.store.audit import latest_seal, read_head
 from pwa_server.store.tables import audit_events, enrollments
 from pwa_server.web.app import create_app
-from pwa_server.web.server import _seal_audit_log
 from tests.enrollment.conftest import START, Enrolling
 from tests.enrollment.conftest import enrolling as _enrolling
 
@@ -512,7 +512,7 @@ def test_the_workers_seal_loop_seals_the_head_and_stops_promptly(services: Servi
 
     async def run() -> None:
         stop = asyncio.Event()
-        loop = asyncio.create_task(_seal_audit_log(services, stop=stop))
+        loop = asyncio.create_task(seal_audit_log(services, stop=stop))
         for _ in range(100):
             if await asyncio.to_thread(sealed_head):
                 break

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from pwa_server.serve.listeners import Listeners, bind
 from pwa_server.settings import Settings
-from pwa_server.web.server import Listeners, bind
 from tests.serving import free_port
 
 

@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 from pwa_server.runtime import Services
 from pwa_server.store.database import create_database_engine
 from pwa_server.web.app import create_app
-from pwa_server.web.security_headers import CONTENT_SECURITY_POLICY
+from pwa_server.web.middleware.security_headers import CONTENT_SECURITY_POLICY
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from pwa_server.web.client_rate_limit import (
+from pwa_server.web.middleware.client_rate_limit import (
     GUESSES,
     OFFICER_SIGN_IN,
     client_of,

@@ -11,7 +11,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from pwa_server.web.security_headers import (
+from pwa_server.web.middleware.security_headers import (
     CONTENT_SECURITY_POLICY,
     SecurityHeadersMiddleware,
     allow_form_action,

@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from pwa_server.web.proxy_tls import TrustedProxyTlsMiddleware
+from pwa_server.web.middleware.proxy_tls import TrustedProxyTlsMiddleware
 
 PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 RELAYED = {"X-SSL-Client-Cert": quote(PEM), "X-SSL-Client-Verify": "SUCCESS"}

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import Engine
 
 from pwa_server.runtime import site_registry
-from pwa_server.web.security_headers import CONTENT_SECURITY_POLICY
+from pwa_server.web.middleware.security_headers import CONTENT_SECURITY_POLICY
 from tests.conftest import openssl
 from tests.e2e.journey.conftest import JourneyServer
 from tests.e2e.journey.flow import (

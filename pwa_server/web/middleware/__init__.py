@@ -1,0 +1,1 @@
+"""The application's ASGI middleware, one a module; `pwa_server.web.app` orders them."""
