@@ -34,7 +34,7 @@ DER = serialization.Encoding.DER
 MESSAGE = b"signed inside the token\n"
 
 # The hash each algorithm signs with in these tests (covers SHA-256 and SHA-384).
-HASH_OF = {
+HASH_OF: dict[KeyAlgorithm, type[hashes.SHA256 | hashes.SHA384]] = {
     KeyAlgorithm.EC_P256: hashes.SHA256,
     KeyAlgorithm.EC_P384: hashes.SHA384,
     KeyAlgorithm.RSA_3072: hashes.SHA256,
@@ -306,6 +306,7 @@ def test_rsa_pss_with_automatic_salt_length_is_refused_for_signing(
     token_keys: dict[KeyAlgorithm, TokenPrivateKey],
 ) -> None:
     key = token_keys[KeyAlgorithm.RSA_3072]
+    assert isinstance(key, TokenRSAPrivateKey)
     pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.AUTO)
     with pytest.raises(UnsupportedOperationError, match="AUTO"):
         key.sign(MESSAGE, pss, hashes.SHA256())

@@ -20,6 +20,7 @@ from hsm import (
     ModuleLoadError,
     PinError,
     Token,
+    TokenECPrivateKey,
     TokenNotFoundError,
     TokenUnavailableError,
 )
@@ -117,6 +118,7 @@ def test_private_key_for_a_key_of_another_token_is_refused(services: Services) -
 def test_signing_with_a_destroyed_key_raises_key_not_found(services: Services) -> None:
     ref = services.token.generate_key(KeyAlgorithm.EC_P256, f"test-gone-{secrets.token_hex(4)}")
     key = services.token.private_key(ref)
+    assert isinstance(key, TokenECPrivateKey)
     key.sign(b"while it exists", ECDSA)
     services.token.destroy_key(ref)
 

@@ -114,6 +114,7 @@ def test_eight_threads_signing_through_four_token_objects_of_one_token_all_succe
 
 def test_signing_reopens_a_session_the_token_lost(services: Services) -> None:
     key = services.issuing.private_key
+    assert isinstance(key, TokenECPrivateKey)
     key.sign(b"before", ECDSA)  # the key handle is cached on the current session
     drop_session(services)
 
@@ -134,6 +135,7 @@ def test_ca_token_stays_usable_while_a_token_created_later_is_open(
     services: Services, settings: Settings
 ) -> None:
     key = services.issuing.private_key
+    assert isinstance(key, TokenECPrivateKey)
     key.sign(b"warm-up", ECDSA)
     # Looking for a token the library does not know re-initialises it for the whole process;
     # the CA token's next signature then opens the first session of the new library life.
@@ -166,6 +168,7 @@ def test_closing_one_token_object_keeps_the_others_on_that_token_logged_in(
 
         assert "private" in {info.object_class for info in second.key_objects()}
         key = second.private_key(ref)
+        assert isinstance(key, TokenECPrivateKey)
         key.public_key().verify(key.sign(b"challenge", ECDSA), b"challenge", ECDSA)
     finally:
         second.close()
