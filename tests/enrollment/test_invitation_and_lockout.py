@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -60,6 +61,7 @@ def test_invitation_mail_is_queued_with_the_url_and_never_the_password(
     enrolling: Enrolling,
 ) -> None:
     invitation = enrolling.invite()
+    body: str
     with enrolling.engine.connect() as connection:
         (body,) = connection.execute(select(outbox_messages.c.body)).scalars().all()
     mail = _text(body)
@@ -210,7 +212,7 @@ def test_download_guide_mail_has_the_user_id_and_never_the_password(
 ) -> None:
     invitation, password = enrolling.ready_to_download()
     with enrolling.engine.connect() as connection:
-        mails = (
+        mails: Sequence[str] = (
             connection.execute(select(outbox_messages.c.body).order_by(outbox_messages.c.id))
             .scalars()
             .all()
@@ -242,7 +244,7 @@ def test_concurrent_guesses_never_check_more_secrets_than_the_limit(enrolling: E
     # Only the guesses that were counted got an answer about the secret itself.
     assert outcomes.count("wrong") + outcomes.count("right") <= enrolling.policy.max_failures
     with enrolling.engine.connect() as connection:
-        status = connection.execute(select(enrollments.c.status)).scalar_one()
+        status: str = connection.execute(select(enrollments.c.status)).scalar_one()
     assert status == ("otp_verified" if "right" in outcomes else "locked")
 
 

@@ -101,7 +101,7 @@ def test_resending_before_the_secret_question_mails_the_invitation_again(
     first, again = _subjects(enrolling)
     assert again == first
     with enrolling.engine.connect() as connection:
-        bodies = list(connection.execute(select(outbox_messages.c.body)).scalars())
+        bodies: list[str] = list(connection.execute(select(outbox_messages.c.body)).scalars())
     assert invitation.one_time_password not in bodies[1]
 
 

@@ -164,5 +164,5 @@ def test_hashing_a_secret_answer_holds_no_database_connection(
         held.go_on.set()
         registering.result(timeout=30)
     with one_connection.connect() as connection:
-        status = connection.execute(select(enrollments.c.status)).scalar_one()
+        status: str = connection.execute(select(enrollments.c.status)).scalar_one()
     assert status == "secret_registered"

@@ -25,6 +25,7 @@ from pwa_server.store.certificates import (
     RevokedCertificate,
     RevokedRow,
     revoke_certificate,
+    stream_revoked_entries,
 )
 from pwa_server.store.database import create_database_engine, migrate
 from tests.store.test_repositories import add_certificate
@@ -91,7 +92,7 @@ def revoke(engine: Engine, ca: Ca, serial: str) -> list[RevokedCertificate]:
 
 def during_the_next_build(monkeypatch: pytest.MonkeyPatch, action: Callable[[], object]) -> None:
     """Run `action` once, in the middle of the next CRL build."""
-    real = crl_module.stream_revoked_entries
+    real = stream_revoked_entries  # the function crl.py imported
 
     def stream(
         connection: Connection, issuer_id: int, *, batch: int = 10_000

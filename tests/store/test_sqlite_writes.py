@@ -6,6 +6,7 @@ from __future__ import annotations
 import statistics
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -51,7 +52,7 @@ def test_a_waiting_writer_starts_when_the_other_commits_not_after_a_sleep(
             connection.execute(text("CREATE TABLE t (x INTEGER)"))
         delays = [_handover_delay(engine, hold=0.3) for _ in range(5)]
         with engine.connect() as connection:
-            rows = connection.execute(text("SELECT count(*) FROM t")).scalar_one()
+            rows: int = connection.execute(text("SELECT count(*) FROM t")).scalar_one()
     finally:
         engine.dispose()
     assert rows == 10
@@ -72,7 +73,9 @@ def test_a_failed_write_transaction_gives_the_turn_back(tmp_path: Path) -> None:
         with engine.begin() as connection:
             connection.execute(text("INSERT INTO t VALUES (3)"))
         with engine.connect() as connection:
-            values = connection.execute(text("SELECT x FROM t ORDER BY x")).scalars().all()
+            values: Sequence[int] = (
+                connection.execute(text("SELECT x FROM t ORDER BY x")).scalars().all()
+            )
     finally:
         engine.dispose()
     assert values == [1, 3]
