@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -44,7 +45,7 @@ def extracted(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
         return {_key(message.id) for message in read_po(handle) if message.id}
 
 
-def _key(msgid: str | tuple[str, ...]) -> str:
+def _key(msgid: str | Sequence[str]) -> str:
     """A plural entry's singular and plural together, a plain entry as it is."""
     return msgid if isinstance(msgid, str) else " | ".join(msgid)
 
@@ -57,7 +58,8 @@ def japanese() -> dict[str, str]:
     for message in catalogue:
         if not message.id:
             continue
-        forms = [message.string] if isinstance(message.string, str) else list(message.string)
+        string = message.string or ""  # None, like '', is no translation
+        forms = [string] if isinstance(string, str) else list(string)
         translated[_key(message.id)] = "" if not all(forms) else " | ".join(forms)
     return translated
 

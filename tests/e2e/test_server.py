@@ -15,6 +15,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs12
 from cryptography.x509 import ocsp
+from cryptography.x509.oid import AuthorityInformationAccessOID
 
 from pwa_server.enrollment.download import Platform
 from pwa_server.pki.ocsp import STATUS_RECHECK
@@ -148,7 +149,7 @@ def test_the_crl_and_issuer_an_issued_certificate_names_are_served_over_plain_ht
     [issuer_url] = [
         item.access_location.value
         for item in access
-        if item.access_method == x509.AuthorityInformationAccessOID.CA_ISSUERS
+        if item.access_method == AuthorityInformationAccessOID.CA_ISSUERS
     ]
     with httpx.Client(timeout=30) as client:
         crl = client.get(points[0].full_name[0].value)

@@ -219,6 +219,7 @@ def test_a_second_officer_with_a_second_authenticator_approves_and_the_ceremony_
     ]
     [generated] = [e for e in events(engine, limit=50) if e.action == "key.generated"]
     assert generated.details is not None
+    assert executed.result is not None
     assert executed.result in generated.details
 
 

@@ -21,11 +21,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import httpx2
 import jsonschema_rs
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs12
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, ScalarResult, func, select
 from starlette.testclient import TestClient
 
 from pwa_server.enrollment.download import Platform
@@ -72,8 +73,11 @@ class Contract:
         root = {**schema, "components": self.document["components"]}
         return jsonschema_rs.Draft202012Validator(root, validate_formats=True)
 
-    def check(self, response: httpx.Response) -> None:
-        """Raise ContractViolation unless the document describes `response`."""
+    def check(self, response: httpx.Response | httpx2.Response) -> None:
+        """Raise ContractViolation unless the document describes `response`.
+
+        An answer comes from Starlette's TestClient (httpx2) or from a running server (httpx).
+        """
         request = response.request
         found = self.operation(request.method, request.url.path)
         if found is None:
@@ -124,7 +128,7 @@ class ApiClient:
         json: Any = None,
         content: bytes | Iterator[bytes] | None = None,
         headers: dict[str, str] | None = None,
-    ) -> httpx.Response:
+    ) -> httpx2.Response:
         sent = dict(headers or {})
         if self.authorization is not None:
             sent.setdefault("authorization", self.authorization)
@@ -134,15 +138,15 @@ class ApiClient:
         self.contract.check(response)
         return response
 
-    def get(self, path: str, **options: Any) -> httpx.Response:
+    def get(self, path: str, **options: Any) -> httpx2.Response:
         return self.request("GET", path, **options)
 
-    def post(self, path: str, **options: Any) -> httpx.Response:
+    def post(self, path: str, **options: Any) -> httpx2.Response:
         return self.request("POST", path, **options)
 
     def create_enrollment(
         self, body: dict[str, Any], *, idempotency_key: str | None = None
-    ) -> httpx.Response:
+    ) -> httpx2.Response:
         headers = {"idempotency-key": idempotency_key} if idempotency_key is not None else {}
         return self.post("/enrollments", json=body, headers=headers)
 
@@ -248,7 +252,7 @@ def invitation_for(user_id: str | None = None, **fields: Any) -> dict[str, Any]:
 def mails_to(engine: Engine, address: str) -> list[EmailMessage]:
     """Every mail queued in the outbox for `address`, oldest first."""
     with engine.connect() as connection:
-        bodies = connection.execute(
+        bodies: ScalarResult[str] = connection.execute(
             select(outbox_messages.c.body)
             .where(outbox_messages.c.channel == "mail", outbox_messages.c.destination == address)
             .order_by(outbox_messages.c.id)
@@ -273,7 +277,8 @@ def enrollment_count(engine: Engine, site_id: int) -> int:
 
 def enrollment_path(created: dict[str, Any]) -> str:
     """The path of the enrollment URL, as a phone opens it (the host is the test client's)."""
-    return urlsplit(created["enrollment_url"]).path
+    url: str = created["enrollment_url"]
+    return urlsplit(url).path
 
 
 def issue_certificate(services: Services, created: dict[str, Any]) -> x509.Certificate:
@@ -301,7 +306,7 @@ def serial_of(certificate: x509.Certificate) -> str:
     return format(certificate.serial_number, "x")
 
 
-def problem_of(response: httpx.Response, status: int, slug: str) -> dict[str, Any]:
+def problem_of(response: httpx2.Response, status: int, slug: str) -> dict[str, Any]:
     """The RFC 9457 body of a refusal, after checking its status, media type and type."""
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == PROBLEM

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-import httpx
+import httpx2
 import pytest
 from sqlalchemy import func, select
 
@@ -155,7 +155,7 @@ def test_concurrent_identical_requests_make_exactly_one_enrollment(
     body = invitation_for()
     start = threading.Barrier(CONCURRENT_REQUESTS)
 
-    def create(_: int) -> httpx.Response:
+    def create(_: int) -> httpx2.Response:
         start.wait()
         return site.api.create_enrollment(body, idempotency_key="at-once")
 

@@ -7,7 +7,7 @@ import re
 import secrets
 from typing import Any
 
-import httpx
+import httpx2
 import jsonschema_rs
 import pytest
 from starlette.routing import Route
@@ -126,9 +126,9 @@ def test_every_enrollment_and_certificate_operation_requires_the_bearer_key(
 
 def _answer(
     method: str, path: str, status: int, body: Any, media_type: str = "application/json"
-) -> httpx.Response:
-    request = httpx.Request(method, f"https://localhost{API}{path}")
-    return httpx.Response(status, json=body, headers={"content-type": media_type}, request=request)
+) -> httpx2.Response:
+    request = httpx2.Request(method, f"https://localhost{API}{path}")
+    return httpx2.Response(status, json=body, headers={"content-type": media_type}, request=request)
 
 
 @pytest.mark.parametrize(
@@ -158,7 +158,7 @@ def _answer(
     ids=["missing fields", "undocumented status", "wrong media type", "nested item"],
 )
 def test_the_judge_of_answers_refuses_what_the_document_does_not_describe(
-    contract: Contract, answer: httpx.Response, complaint: str
+    contract: Contract, answer: httpx2.Response, complaint: str
 ) -> None:
     with pytest.raises(ContractViolation, match=complaint):
         contract.check(answer)
