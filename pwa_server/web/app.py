@@ -18,6 +18,7 @@ from pwa_server.runtime import Services
 from pwa_server.sites.errors import SiteError
 from pwa_server.web import check_routes, enroll_routes, pki_routes
 from pwa_server.web.api.routes import api_routes
+from pwa_server.web.context import AppContext, install_context
 from pwa_server.web.errors import (
     enrollment_error,
     hsm_unavailable,
@@ -104,6 +105,5 @@ def create_app(services: Services) -> Starlette:
             500: server_error,
         },
     )
-    app.state.services = services
-    app.state.renderer = Renderer()
+    install_context(app, AppContext(services=services, renderer=Renderer()))
     return app

@@ -16,8 +16,9 @@ from pwa_server.runtime import Services
 from pwa_server.sites.assertions import ReturnToSite
 from pwa_server.sites.urls import origin
 from pwa_server.web.client_certificate import client_certificate
+from pwa_server.web.context import app_context
 from pwa_server.web.middleware.security_headers import allow_form_action, can_allow_form_action
-from pwa_server.web.rendering import Renderer, gettext
+from pwa_server.web.rendering import gettext
 
 _EXPLANATIONS = {
     CheckStatus.MISSING: (
@@ -76,7 +77,7 @@ async def _return_to_site(services: Services, result: CheckResult) -> ReturnToSi
 async def installation_check(request: Request) -> Response:
     """GET /check: 'installed and usable', or what is wrong, as a page or as JSON; after a
     good check, the way back to the site that sent the person, with a signed assertion."""
-    services: Services = request.app.state.services
+    services = app_context(request).services
     result = await run_in_threadpool(
         check_installation,
         services.engine,
@@ -99,7 +100,7 @@ async def installation_check(request: Request) -> Response:
             "not_after": result.certificate.not_valid_after_utc.strftime("%Y-%m-%d %H:%M UTC"),
         }
     title, text = _EXPLANATIONS.get(result.status, ("", ""))
-    renderer: Renderer = request.app.state.renderer
+    renderer = app_context(request).renderer
     response = renderer.page(
         request,
         "check.html",

@@ -21,6 +21,7 @@ from pwa_server.enrollment.errors import (
 from pwa_server.enrollment.service import DownloadCredentials
 from pwa_server.i18n import N_
 from pwa_server.runtime import Services
+from pwa_server.web.context import app_context
 from pwa_server.web.csrf import check_csrf
 from pwa_server.web.pages import root_ca_context
 from pwa_server.web.questions import question_choices
@@ -30,12 +31,12 @@ SESSION_KEY = "enrollment"
 
 
 def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
+    services = app_context(request).services
     return services
 
 
 def _renderer(request: Request) -> Renderer:
-    renderer: Renderer = request.app.state.renderer
+    renderer = app_context(request).renderer
     return renderer
 
 

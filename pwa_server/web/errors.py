@@ -39,7 +39,8 @@ from pwa_server.officers.errors import (
     PermissionDeniedError,
 )
 from pwa_server.sites.errors import SiteError, SiteExistsError, SiteNotFoundError
-from pwa_server.web.rendering import Renderer, gettext
+from pwa_server.web.context import app_context
+from pwa_server.web.rendering import gettext
 
 logger = logging.getLogger("shomei.web")
 
@@ -154,7 +155,7 @@ def error_response(
             media_type="application/problem+json",
             headers=headers,
         )
-    renderer: Renderer = request.app.state.renderer
+    renderer = app_context(request).renderer
     response = renderer.page(
         request,
         "error.html",

@@ -10,6 +10,7 @@ from hsm import HsmError
 from pwa_server.pki.authority import AuthorityError
 from pwa_server.runtime import Services
 from pwa_server.store.database import DatabaseError, ping
+from pwa_server.web.context import app_context
 
 
 def _check(services: Services) -> tuple[dict[str, str], list[str]]:
@@ -30,7 +31,7 @@ def _check(services: Services) -> tuple[dict[str, str], list[str]]:
 
 async def healthz(request: Request) -> JSONResponse:
     """200 with every component ok, otherwise 503 naming the reason."""
-    services: Services = request.app.state.services
+    services = app_context(request).services
     report, reasons = await run_in_threadpool(_check, services)
     if reasons:
         body = {"status": "unavailable", **report, "reason": "; ".join(reasons)}

@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from pwa_server.pki.authority import fingerprint
 from pwa_server.runtime import Services
-from pwa_server.web.rendering import Renderer
+from pwa_server.web.context import app_context
 
 
 def grouped_fingerprint(hex_digits: str) -> str:
@@ -28,6 +28,6 @@ def root_ca_context(services: Services) -> dict[str, Any]:
 
 
 async def home(request: Request) -> Response:
-    services: Services = request.app.state.services
-    renderer: Renderer = request.app.state.renderer
+    services = app_context(request).services
+    renderer = app_context(request).renderer
     return renderer.page(request, "home.html", **root_ca_context(services))

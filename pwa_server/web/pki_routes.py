@@ -19,7 +19,7 @@ from pwa_server.pki.authority import Authority, fingerprint
 from pwa_server.pki.crl import MEDIA_TYPE as CRL_MEDIA_TYPE
 from pwa_server.pki.crl import current_crl
 from pwa_server.pki.ocsp import MEDIA_TYPE as OCSP_MEDIA_TYPE
-from pwa_server.runtime import Services
+from pwa_server.web.context import app_context
 
 _FORMATS = {
     "crt": (Encoding.DER, "application/x-x509-ca-cert"),
@@ -32,7 +32,7 @@ def _ca_endpoint(role: str, file_format: str) -> Callable[[Request], Awaitable[R
 
     async def ca_certificate(request: Request) -> Response:
         """The root or issuing CA certificate, DER (.crt) or PEM (.pem)."""
-        services: Services = request.app.state.services
+        services = app_context(request).services
         authority = services.root if role == "root" else services.issuing
         return Response(
             authority.certificate.public_bytes(encoding),
@@ -52,7 +52,7 @@ def _crl_endpoint(role: str) -> Callable[[Request], Awaitable[Response]]:
         """The CA's CRL (DER), signed anew after a revocation or before nextUpdate. The root's
         lists revoked issuing CAs: verifiers that check every certificate of the chain
         against a CRL (nginx's ssl_crl, OpenSSL's -crl_check_all) need it."""
-        services: Services = request.app.state.services
+        services = app_context(request).services
         authority = services.root if role == "root" else services.issuing
         der = await run_in_threadpool(current_crl, services.engine, authority, now=services.now())
         return Response(
@@ -88,14 +88,14 @@ async def ocsp_get(request: Request) -> Response:
 
 
 async def _ocsp(request: Request, body: bytes) -> Response:
-    services: Services = request.app.state.services
+    services = app_context(request).services
     der = await run_in_threadpool(services.ocsp.respond, body, now=services.now())
     return Response(der, media_type=OCSP_MEDIA_TYPE, headers=OCSP_HEADERS)
 
 
 def _generation(request: Request) -> Authority:
     """The issuing CA named by /pki/ca/{id}.*: one still in use, else 404."""
-    services: Services = request.app.state.services
+    services = app_context(request).services
     wanted = request.path_params["authority_id"]
     for issuer in services.issuers:
         if issuer.id == wanted:
@@ -105,7 +105,7 @@ def _generation(request: Request) -> Authority:
 
 async def generation_crl(request: Request) -> Response:
     """/pki/ca/{id}.crl: the CRL of that issuing CA, as its certificates' CDP names it."""
-    services: Services = request.app.state.services
+    services = app_context(request).services
     authority = _generation(request)
     der = await run_in_threadpool(current_crl, services.engine, authority, now=services.now())
     return Response(der, media_type=CRL_MEDIA_TYPE, headers={"cache-control": "public, max-age=60"})
@@ -125,7 +125,7 @@ async def all_crls_pem(request: Request) -> Response:
     """/pki/crls.pem: the root's CRL and those of every issuing CA still in use, in PEM, one
     file: what nginx's ssl_crl needs (a CRL for every CA of the chain, also after a key
     ceremony retired an issuing CA)."""
-    services: Services = request.app.state.services
+    services = app_context(request).services
     now = services.now()
 
     def collect() -> bytes:

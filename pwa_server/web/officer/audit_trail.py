@@ -5,7 +5,8 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from pwa_server.audit import ActorKind, AuditAction, JsonValue, Outcome, record
-from pwa_server.web.officer.guard import client_address, services_of
+from pwa_server.web.context import app_context
+from pwa_server.web.officer.guard import client_address
 
 
 def record_console_event(
@@ -20,7 +21,7 @@ def record_console_event(
     details: dict[str, JsonValue] | None = None,
 ) -> None:
     """Append one event; the client's address goes into its details."""
-    services = services_of(request)
+    services = app_context(request).services
     client = client_address(request)
     with services.engine.begin() as connection:
         record(

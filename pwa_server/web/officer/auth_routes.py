@@ -14,6 +14,7 @@ from starlette.routing import Route
 from pwa_server.audit import ActorKind, AuditAction, Outcome
 from pwa_server.officers.errors import OfficerError, SignCountError
 from pwa_server.officers.roles import Permission
+from pwa_server.web.context import app_context
 from pwa_server.web.csrf import check_csrf
 from pwa_server.web.officer.audit_trail import record_console_event, record_officer_event
 from pwa_server.web.officer.guard import (
@@ -21,7 +22,6 @@ from pwa_server.web.officer.guard import (
     client_address,
     officer_for,
     remember_challenge,
-    services_of,
     session_token,
     sign_in,
     sign_out,
@@ -57,7 +57,7 @@ async def sign_in_page(request: Request) -> Response:
 async def sign_in_options(request: Request) -> Response:
     """POST /officer/sign-in/options: a challenge for any of this site's keys."""
     await _json_body(request)
-    services = services_of(request)
+    services = app_context(request).services
     ceremony = services.officers.authentication_options(now=services.now())
     remember_challenge(request, "sign-in", ceremony.challenge)
     return Response(ceremony.options_json, media_type="application/json")
@@ -66,7 +66,7 @@ async def sign_in_options(request: Request) -> Response:
 async def sign_in_answer(request: Request) -> Response:
     """POST /officer/sign-in: the assertion; on success the console session starts."""
     body = await _json_body(request)
-    services = services_of(request)
+    services = app_context(request).services
     now = services.now()
     challenge = take_challenge(request, "sign-in")
     try:
@@ -84,7 +84,7 @@ async def sign_in_answer(request: Request) -> Response:
 
 
 def _record_failed_sign_in(request: Request, error: OfficerError) -> None:
-    services = services_of(request)
+    services = app_context(request).services
     if not isinstance(error, SignCountError):
         services.officers.refusals.count(
             client=client_address(request), reason=type(error).__name__, now=services.now()
@@ -108,7 +108,7 @@ def _record_failed_sign_in(request: Request, error: OfficerError) -> None:
 async def sign_out_action(request: Request) -> Response:
     """POST /officer/sign-out"""
     check_csrf(request, await request.form())
-    services = services_of(request)
+    services = app_context(request).services
     token = session_token(request)
     sign_out(request)
     if token:
@@ -123,7 +123,7 @@ async def sign_out_action(request: Request) -> Response:
 
 async def register_page(request: Request) -> Response:
     """GET /officer/register/{token}: who the invitation is for, and the key button."""
-    services = services_of(request)
+    services = app_context(request).services
     token = request.path_params["token"]
     try:
         invitation = await run_in_threadpool(
@@ -143,7 +143,7 @@ async def register_page(request: Request) -> Response:
 async def register_options(request: Request) -> Response:
     """POST /officer/register/{token}/options"""
     await _json_body(request)
-    services = services_of(request)
+    services = app_context(request).services
     try:
         ceremony = await run_in_threadpool(
             services.officers.registration_options,
@@ -159,7 +159,7 @@ async def register_options(request: Request) -> Response:
 async def register_answer(request: Request) -> Response:
     """POST /officer/register/{token}: the new key; the officer is then signed in."""
     body = await _json_body(request)
-    services = services_of(request)
+    services = app_context(request).services
     label = body.get("label")
     try:
         officer = await run_in_threadpool(
@@ -188,7 +188,7 @@ async def step_up_options(request: Request) -> Response:
     """POST /officer/step-up/options: a challenge only the signed-in officer's keys answer."""
     await _json_body(request)
     officer = officer_for(request, Permission.VIEW_CONSOLE)
-    services = services_of(request)
+    services = app_context(request).services
     ceremony = await run_in_threadpool(
         services.officers.step_up_options, officer_id=officer.id, now=services.now()
     )

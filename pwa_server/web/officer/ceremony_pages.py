@@ -15,21 +15,22 @@ from pwa_server.officers.key_ceremonies import KeyCeremonies
 from pwa_server.officers.key_ceremony_models import CeremonyKind
 from pwa_server.officers.roles import Permission
 from pwa_server.store.authorities import all_authorities
-from pwa_server.web.officer.guard import confirmed_form, officer_for, services_of
+from pwa_server.web.context import app_context
+from pwa_server.web.officer.guard import confirmed_form, officer_for
 from pwa_server.web.officer.rendering import console_page
 
 _STEPS = ("approve", "reject", "execute")
 
 
 def _ceremonies(request: Request) -> KeyCeremonies:
-    services = services_of(request)
+    services = app_context(request).services
     return KeyCeremonies.from_settings(services.settings, services.engine, services.token)
 
 
 async def ceremony_list(request: Request) -> Response:
     """GET /officer/ceremonies: open and past ceremonies, and whether dual control is on."""
     officer = officer_for(request, Permission.MANAGE_CA)
-    services = services_of(request)
+    services = app_context(request).services
     ceremonies = _ceremonies(request)
 
     def load() -> dict[str, Any]:
@@ -54,7 +55,7 @@ async def propose(request: Request) -> Response:
     """POST /officer/ceremonies"""
     officer = officer_for(request, Permission.MANAGE_CA)
     form = await confirmed_form(request, officer)
-    services = services_of(request)
+    services = app_context(request).services
     kind = str(form.get("kind", ""))
     if kind not in {item.value for item in CeremonyKind}:
         raise HTTPException(400, "unknown kind of ceremony")
@@ -78,7 +79,7 @@ async def ceremony_step(request: Request) -> Response:
     permission = Permission.MANAGE_CA if step == "execute" else Permission.APPROVE_CEREMONY
     officer = officer_for(request, permission)
     await confirmed_form(request, officer)
-    services = services_of(request)
+    services = app_context(request).services
     ceremony_id = int(request.path_params["ceremony_id"])
     method = getattr(_ceremonies(request), step)
     await run_in_threadpool(

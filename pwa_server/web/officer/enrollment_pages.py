@@ -25,7 +25,8 @@ from pwa_server.store.certificates import (
     search_certificates,
 )
 from pwa_server.store.enrollments import enrollment_by_id, search_enrollments
-from pwa_server.web.officer.guard import confirmed_form, officer_for, services_of
+from pwa_server.web.context import app_context
+from pwa_server.web.officer.guard import confirmed_form, officer_for
 from pwa_server.web.officer.rendering import console_page
 
 STATUSES = (
@@ -45,7 +46,7 @@ _ACTIONS = ("unlock", "cancel", "reissue", "renew", "resend_mail")
 async def enrollment_list(request: Request) -> Response:
     """GET /officer/enrollments?status=&q="""
     officer = officer_for(request, Permission.MANAGE_ENROLLMENTS)
-    services = services_of(request)
+    services = app_context(request).services
     status = request.query_params.get("status") or None
     text = (request.query_params.get("q") or "").strip()[:200] or None
 
@@ -81,7 +82,7 @@ async def create_enrollment(request: Request) -> Response:
     """POST /officer/enrollments: the URL, the one-time password (once) and its QR code."""
     officer = officer_for(request, Permission.MANAGE_ENROLLMENTS)
     form = await confirmed_form(request, officer)
-    services = services_of(request)
+    services = app_context(request).services
     profile = str(form.get("profile", "default"))
     invitation = await run_in_threadpool(
         lambda: services.enrollments.create(
@@ -107,7 +108,7 @@ async def create_enrollment(request: Request) -> Response:
 async def enrollment_detail(request: Request) -> Response:
     """GET /officer/enrollments/{enrollment_id}"""
     officer = officer_for(request, Permission.MANAGE_ENROLLMENTS)
-    services = services_of(request)
+    services = app_context(request).services
     enrollment_id = request.path_params["enrollment_id"]
 
     def load() -> tuple[object, list[object]]:
@@ -136,7 +137,7 @@ async def enrollment_action(request: Request) -> Response:
     if action not in _ACTIONS:
         raise HTTPException(404)
     await confirmed_form(request, officer)
-    services = services_of(request)
+    services = app_context(request).services
     enrollment_id = request.path_params["enrollment_id"]
     method = getattr(services.enrollments, action)
     await run_in_threadpool(
@@ -149,7 +150,7 @@ async def revoke_certificate(request: Request) -> Response:
     """POST /officer/certificates/{serial}/revoke"""
     officer = officer_for(request, Permission.MANAGE_ENROLLMENTS)
     form = await confirmed_form(request, officer)
-    services = services_of(request)
+    services = app_context(request).services
     revoked = await run_in_threadpool(
         lambda: revocation.revoke(
             services.engine,
@@ -169,7 +170,7 @@ async def revoke_certificate(request: Request) -> Response:
 async def certificate_list(request: Request) -> Response:
     """GET /officer/certificates?status=&q=: end-user certificates, newest first."""
     officer = officer_for(request, Permission.MANAGE_ENROLLMENTS)
-    services = services_of(request)
+    services = app_context(request).services
     status = request.query_params.get("status") or None
     text = (request.query_params.get("q") or "").strip()[:200] or None
 
@@ -198,7 +199,7 @@ async def certificate_list(request: Request) -> Response:
 async def certificate_pem(request: Request) -> Response:
     """GET /officer/certificates/{serial}.pem: the certificate only (keys are never kept)."""
     officer_for(request, Permission.MANAGE_ENROLLMENTS)
-    services = services_of(request)
+    services = app_context(request).services
     serial = request.path_params["serial"].lower()
 
     def load() -> bytes | None:

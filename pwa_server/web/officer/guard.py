@@ -16,7 +16,7 @@ from starlette.requests import Request
 
 from pwa_server.officers.models import Officer
 from pwa_server.officers.roles import Permission
-from pwa_server.runtime import Services
+from pwa_server.web.context import app_context
 from pwa_server.web.csrf import FIELD as CSRF_FIELD
 from pwa_server.web.csrf import check_csrf
 
@@ -31,19 +31,13 @@ class SignInRequiredError(Exception):
     """No officer is signed in, or the session went idle: the console asks for the key."""
 
 
-def services_of(request: Request) -> Services:
-    """The process's services."""
-    services: Services = request.app.state.services
-    return services
-
-
 def officer_for(request: Request, permission: Permission) -> Officer:
     """The signed-in officer, if their role grants `permission` (403 otherwise).
 
     Checked against the database on every request: an ended session, a disabled officer or a
     changed role takes effect at once, whatever the cookie says.
     """
-    services = services_of(request)
+    services = app_context(request).services
     session = services.officers.sessions.resume(session_token(request), now=services.now())
     if session is None:
         sign_out(request)
@@ -65,7 +59,7 @@ def session_token(request: Request) -> str:
 
 async def sign_in(request: Request, officer: Officer) -> None:
     """Start a console session (a new session: nothing from before sign-in is kept)."""
-    services = services_of(request)
+    services = app_context(request).services
     token = await run_in_threadpool(
         services.officers.sessions.start,
         officer.id,
@@ -124,7 +118,7 @@ def check_csrf_header(request: Request) -> None:
 def step_up(request: Request, officer: Officer, form: FormData) -> None:
     """A sensitive action: the form must carry a fresh assertion of this officer's key,
     answering the challenge the console just asked for (raises OfficerError otherwise)."""
-    services = services_of(request)
+    services = app_context(request).services
     assertion = form.get(ASSERTION_FIELD)
     services.officers.step_up(
         officer_id=officer.id,

@@ -20,6 +20,7 @@ from pwa_server.officers.roles import Permission, Role
 from pwa_server.officers.sessions import session_id
 from pwa_server.pki.authority import fingerprint
 from pwa_server.store.authorities import all_authorities, issued_count
+from pwa_server.web.context import app_context
 from pwa_server.web.officer.audit_trail import record_officer_event
 from pwa_server.web.officer.guard import (
     ASSERTION_FIELD,
@@ -28,7 +29,6 @@ from pwa_server.web.officer.guard import (
     confirmed_form,
     officer_for,
     remember_challenge,
-    services_of,
     session_token,
     take_challenge,
 )
@@ -39,7 +39,7 @@ AUDIT_PAGE_SIZE = 100
 
 async def overview(request: Request) -> Response:
     """GET /officer/: where to go from here; the first visit explains bootstrap."""
-    services = services_of(request)
+    services = app_context(request).services
     if not await run_in_threadpool(services.officers.has_officers):
         return console_page(request, "officer/no_officers.html", None)
     officer = officer_for(request, Permission.VIEW_CONSOLE)
@@ -54,7 +54,7 @@ async def overview(request: Request) -> Response:
 async def hsm_page(request: Request) -> Response:
     """GET /officer/hsm: module, token, key objects, and the CAs with what they signed."""
     officer = officer_for(request, Permission.MANAGE_CA)
-    services = services_of(request)
+    services = app_context(request).services
     info, keys = await run_in_threadpool(
         lambda: (services.token.info(), services.token.key_objects())
     )
@@ -70,7 +70,7 @@ async def hsm_page(request: Request) -> Response:
 
 
 def _authorities(request: Request) -> list[dict[str, Any]]:
-    services = services_of(request)
+    services = app_context(request).services
     with services.engine.connect() as connection:
         rows = all_authorities(connection)
         counts = {row.id: issued_count(connection, row.id) for row in rows}
@@ -96,7 +96,7 @@ def _authorities(request: Request) -> list[dict[str, Any]]:
 async def audit_page(request: Request) -> Response:
     """GET /officer/audit: the log, newest first, with filters and the chain's state."""
     officer = officer_for(request, Permission.VIEW_AUDIT)
-    services = services_of(request)
+    services = app_context(request).services
     filters = {
         name: (request.query_params.get(name) or "").strip()[:200] or None
         for name in ("action", "actor", "subject")
@@ -126,7 +126,7 @@ async def audit_page(request: Request) -> Response:
 async def officers_page(request: Request) -> Response:
     """GET /officer/officers: the officers, and the signed-in officer's own keys."""
     officer = officer_for(request, Permission.VIEW_CONSOLE)
-    services = services_of(request)
+    services = app_context(request).services
     everyone = await run_in_threadpool(services.officers.officers)
     keys = await run_in_threadpool(services.officers.keys, officer.id)
     sessions = await run_in_threadpool(
@@ -155,7 +155,7 @@ async def end_other_sessions(request: Request) -> Response:
     """POST /officer/sessions/end-others: sign out everywhere but here (after a step-up)."""
     officer = officer_for(request, Permission.VIEW_CONSOLE)
     await confirmed_form(request, officer)
-    services = services_of(request)
+    services = app_context(request).services
     await run_in_threadpool(
         services.officers.sessions.end_others,
         session_token(request),
@@ -170,7 +170,7 @@ async def invite(request: Request) -> Response:
     """POST /officer/officers/invite: a one-time link, shown once (after a fresh assertion)."""
     officer = officer_for(request, Permission.INVITE_OFFICERS)
     form = await confirmed_form(request, officer)
-    services = services_of(request)
+    services = app_context(request).services
     role = Role(str(form.get("role", "")))
     link = await run_in_threadpool(
         services.officers.invite,
@@ -187,7 +187,7 @@ async def approve_invitation(request: Request) -> Response:
     of an invitation of a security officer (after a fresh assertion)."""
     officer = officer_for(request, Permission.INVITE_OFFICERS)
     await confirmed_form(request, officer)
-    services = services_of(request)
+    services = app_context(request).services
     await run_in_threadpool(
         services.officers.approve_invitation,
         by_officer_id=officer.id,
@@ -201,7 +201,7 @@ async def disable(request: Request) -> Response:
     """POST /officer/officers/{officer_id}/disable"""
     officer = officer_for(request, Permission.MANAGE_OFFICERS)
     await confirmed_form(request, officer)
-    services = services_of(request)
+    services = app_context(request).services
     target = request.path_params["officer_id"]
     await run_in_threadpool(
         services.officers.disable, by_officer_id=officer.id, officer_id=target, now=services.now()
@@ -216,7 +216,7 @@ async def add_key_options(request: Request) -> Response:
     """POST /officer/keys/options: options to register one more key of the officer."""
     check_csrf_header(request)
     officer = officer_for(request, Permission.VIEW_CONSOLE)
-    services = services_of(request)
+    services = app_context(request).services
     ceremony = await run_in_threadpool(
         services.officers.add_key_options, officer_id=officer.id, now=services.now()
     )
@@ -229,7 +229,7 @@ async def add_key(request: Request) -> Response:
     (`assertion`, answering a step-up challenge) that confirms adding it."""
     check_csrf_header(request)
     officer = officer_for(request, Permission.VIEW_CONSOLE)
-    services = services_of(request)
+    services = app_context(request).services
     try:
         body = json.loads(await request.body())
     except ValueError:
@@ -258,7 +258,7 @@ async def remove_key(request: Request) -> Response:
     """POST /officer/keys/{credential_id}/remove (never the last key)."""
     officer = officer_for(request, Permission.VIEW_CONSOLE)
     await confirmed_form(request, officer)
-    services = services_of(request)
+    services = app_context(request).services
     credential_id = decode_credential_id(request.path_params["credential_id"])
     await run_in_threadpool(
         services.officers.remove_key,

@@ -11,7 +11,8 @@ from starlette.responses import HTMLResponse
 from pwa_server.i18n import N_
 from pwa_server.officers.models import Officer
 from pwa_server.officers.roles import Permission, Role
-from pwa_server.web.rendering import Renderer, gettext
+from pwa_server.web.context import app_context
+from pwa_server.web.rendering import gettext
 
 ROLE_NAMES = {
     Role.SECURITY_OFFICER: N_("Security officer"),
@@ -29,7 +30,7 @@ def console_page(
     **context: Any,
 ) -> HTMLResponse:
     """Render a console template for `officer` (None: signed out)."""
-    renderer: Renderer = request.app.state.renderer
+    renderer = app_context(request).renderer
     permissions = {
         permission.name.lower(): officer is not None and officer.can(permission)
         for permission in Permission

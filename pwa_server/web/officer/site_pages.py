@@ -13,7 +13,8 @@ from pwa_server.audit.actors import Actor
 from pwa_server.enrollment.download import KEY_PROFILES
 from pwa_server.officers.roles import Permission
 from pwa_server.sites.webhook_delivery import list_deliveries
-from pwa_server.web.officer.guard import confirmed_form, officer_for, services_of
+from pwa_server.web.context import app_context
+from pwa_server.web.officer.guard import confirmed_form, officer_for
 from pwa_server.web.officer.rendering import console_page
 
 
@@ -25,7 +26,7 @@ def _lines(text: object) -> tuple[str, ...]:
 async def site_list(request: Request) -> Response:
     """GET /officer/sites"""
     officer = officer_for(request, Permission.MANAGE_SITES)
-    sites = await run_in_threadpool(services_of(request).sites.sites)
+    sites = await run_in_threadpool(app_context(request).services.sites.sites)
     return console_page(request, "officer/sites.html", officer, sites=sites, profiles=KEY_PROFILES)
 
 
@@ -33,7 +34,7 @@ async def create_site(request: Request) -> Response:
     """POST /officer/sites: the site, with its first API key and webhook secret shown once."""
     officer = officer_for(request, Permission.MANAGE_SITES)
     form = await confirmed_form(request, officer)
-    services = services_of(request)
+    services = app_context(request).services
     profile = str(form.get("profile", "default"))
     new = await run_in_threadpool(
         lambda: services.sites.create(
@@ -59,7 +60,7 @@ async def create_site(request: Request) -> Response:
 async def site_detail(request: Request) -> Response:
     """GET /officer/sites/{name}: settings, keys and the latest webhook deliveries."""
     officer = officer_for(request, Permission.MANAGE_SITES)
-    services = services_of(request)
+    services = app_context(request).services
     name = request.path_params["name"]
     site = await run_in_threadpool(services.sites.site, name)
     keys = await run_in_threadpool(services.sites.keys, name)
@@ -73,7 +74,7 @@ async def add_key(request: Request) -> Response:
     """POST /officer/sites/{name}/keys: a new API key, shown once."""
     officer = officer_for(request, Permission.MANAGE_SITES)
     form = await confirmed_form(request, officer)
-    services = services_of(request)
+    services = app_context(request).services
     name = request.path_params["name"]
     key = await run_in_threadpool(
         lambda: services.sites.add_key(
@@ -93,7 +94,7 @@ async def revoke_key(request: Request) -> Response:
     """POST /officer/sites/{name}/keys/{key_id}/revoke"""
     officer = officer_for(request, Permission.MANAGE_SITES)
     await confirmed_form(request, officer)
-    services = services_of(request)
+    services = app_context(request).services
     await run_in_threadpool(
         lambda: services.sites.revoke_key(
             request.path_params["key_id"], now=services.now(), actor=Actor.officer(officer.id)
@@ -106,7 +107,7 @@ async def set_webhook(request: Request) -> Response:
     """POST /officer/sites/{name}/webhook: a new URL (or none) and a new secret, shown once."""
     officer = officer_for(request, Permission.MANAGE_SITES)
     form = await confirmed_form(request, officer)
-    services = services_of(request)
+    services = app_context(request).services
     name = request.path_params["name"]
     secret = await run_in_threadpool(
         lambda: services.sites.set_webhook(
@@ -131,7 +132,7 @@ async def set_return_urls(request: Request) -> Response:
     """POST /officer/sites/{name}/return-urls"""
     officer = officer_for(request, Permission.MANAGE_SITES)
     form = await confirmed_form(request, officer)
-    services = services_of(request)
+    services = app_context(request).services
     name = request.path_params["name"]
     await run_in_threadpool(
         lambda: services.sites.set_return_urls(
