@@ -187,7 +187,7 @@ async def register_answer(request: Request) -> Response:
 async def step_up_options(request: Request) -> Response:
     """POST /officer/step-up/options: a challenge only the signed-in officer's keys answer."""
     await _json_body(request)
-    officer = officer_for(request, Permission.VIEW_CONSOLE)
+    officer = await officer_for(request, Permission.VIEW_CONSOLE)
     services = app_context(request).services
     ceremony = await run_in_threadpool(
         services.officers.step_up_options, officer_id=officer.id, now=services.now()

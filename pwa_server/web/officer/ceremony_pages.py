@@ -29,7 +29,7 @@ def _ceremonies(request: Request) -> KeyCeremonies:
 
 async def ceremony_list(request: Request) -> Response:
     """GET /officer/ceremonies: open and past ceremonies, and whether dual control is on."""
-    officer = officer_for(request, Permission.MANAGE_CA)
+    officer = await officer_for(request, Permission.MANAGE_CA)
     services = app_context(request).services
     ceremonies = _ceremonies(request)
 
@@ -53,7 +53,7 @@ async def ceremony_list(request: Request) -> Response:
 
 async def propose(request: Request) -> Response:
     """POST /officer/ceremonies"""
-    officer = officer_for(request, Permission.MANAGE_CA)
+    officer = await officer_for(request, Permission.MANAGE_CA)
     form = await confirmed_form(request, officer)
     services = app_context(request).services
     kind = str(form.get("kind", ""))
@@ -77,7 +77,7 @@ async def ceremony_step(request: Request) -> Response:
     if step not in _STEPS:
         raise HTTPException(404)
     permission = Permission.MANAGE_CA if step == "execute" else Permission.APPROVE_CEREMONY
-    officer = officer_for(request, permission)
+    officer = await officer_for(request, permission)
     await confirmed_form(request, officer)
     services = app_context(request).services
     ceremony_id = int(request.path_params["ceremony_id"])

@@ -45,7 +45,7 @@ _ACTIONS = ("unlock", "cancel", "reissue", "renew", "resend_mail")
 
 async def enrollment_list(request: Request) -> Response:
     """GET /officer/enrollments?status=&q="""
-    officer = officer_for(request, Permission.MANAGE_ENROLLMENTS)
+    officer = await officer_for(request, Permission.MANAGE_ENROLLMENTS)
     services = app_context(request).services
     status = request.query_params.get("status") or None
     text = (request.query_params.get("q") or "").strip()[:200] or None
@@ -72,7 +72,7 @@ async def enrollment_list(request: Request) -> Response:
 
 async def new_enrollment(request: Request) -> Response:
     """GET /officer/enrollments/new"""
-    officer = officer_for(request, Permission.MANAGE_ENROLLMENTS)
+    officer = await officer_for(request, Permission.MANAGE_ENROLLMENTS)
     return console_page(
         request, "officer/enrollment_new.html", officer, profiles=KEY_PROFILES, error=None
     )
@@ -80,7 +80,7 @@ async def new_enrollment(request: Request) -> Response:
 
 async def create_enrollment(request: Request) -> Response:
     """POST /officer/enrollments: the URL, the one-time password (once) and its QR code."""
-    officer = officer_for(request, Permission.MANAGE_ENROLLMENTS)
+    officer = await officer_for(request, Permission.MANAGE_ENROLLMENTS)
     form = await confirmed_form(request, officer)
     services = app_context(request).services
     profile = str(form.get("profile", "default"))
@@ -107,7 +107,7 @@ async def create_enrollment(request: Request) -> Response:
 
 async def enrollment_detail(request: Request) -> Response:
     """GET /officer/enrollments/{enrollment_id}"""
-    officer = officer_for(request, Permission.MANAGE_ENROLLMENTS)
+    officer = await officer_for(request, Permission.MANAGE_ENROLLMENTS)
     services = app_context(request).services
     enrollment_id = request.path_params["enrollment_id"]
 
@@ -132,7 +132,7 @@ async def enrollment_detail(request: Request) -> Response:
 async def enrollment_action(request: Request) -> Response:
     """POST /officer/enrollments/{enrollment_id}/{action}: unlock, cancel, reissue, renew or
     resend the mail of the current step."""
-    officer = officer_for(request, Permission.MANAGE_ENROLLMENTS)
+    officer = await officer_for(request, Permission.MANAGE_ENROLLMENTS)
     action = request.path_params["action"]
     if action not in _ACTIONS:
         raise HTTPException(404)
@@ -148,7 +148,7 @@ async def enrollment_action(request: Request) -> Response:
 
 async def revoke_certificate(request: Request) -> Response:
     """POST /officer/certificates/{serial}/revoke"""
-    officer = officer_for(request, Permission.MANAGE_ENROLLMENTS)
+    officer = await officer_for(request, Permission.MANAGE_ENROLLMENTS)
     form = await confirmed_form(request, officer)
     services = app_context(request).services
     revoked = await run_in_threadpool(
@@ -169,7 +169,7 @@ async def revoke_certificate(request: Request) -> Response:
 
 async def certificate_list(request: Request) -> Response:
     """GET /officer/certificates?status=&q=: end-user certificates, newest first."""
-    officer = officer_for(request, Permission.MANAGE_ENROLLMENTS)
+    officer = await officer_for(request, Permission.MANAGE_ENROLLMENTS)
     services = app_context(request).services
     status = request.query_params.get("status") or None
     text = (request.query_params.get("q") or "").strip()[:200] or None
@@ -198,7 +198,7 @@ async def certificate_list(request: Request) -> Response:
 
 async def certificate_pem(request: Request) -> Response:
     """GET /officer/certificates/{serial}.pem: the certificate only (keys are never kept)."""
-    officer_for(request, Permission.MANAGE_ENROLLMENTS)
+    await officer_for(request, Permission.MANAGE_ENROLLMENTS)
     services = app_context(request).services
     serial = request.path_params["serial"].lower()
 

@@ -16,6 +16,7 @@ from starlette.requests import Request
 
 from pwa_server.officers.models import Officer
 from pwa_server.officers.roles import Permission
+from pwa_server.runtime import Services
 from pwa_server.web.context import app_context
 from pwa_server.web.csrf import FIELD as CSRF_FIELD
 from pwa_server.web.csrf import check_csrf
@@ -31,24 +32,30 @@ class SignInRequiredError(Exception):
     """No officer is signed in, or the session went idle: the console asks for the key."""
 
 
-def officer_for(request: Request, permission: Permission) -> Officer:
+async def officer_for(request: Request, permission: Permission) -> Officer:
     """The signed-in officer, if their role grants `permission` (403 otherwise).
 
     Checked against the database on every request: an ended session, a disabled officer or a
-    changed role takes effect at once, whatever the cookie says.
+    changed role takes effect at once, whatever the cookie says. The database is read in the
+    thread pool, as every handler's, so that the event loop serves other requests meanwhile.
     """
     services = app_context(request).services
-    session = services.officers.sessions.resume(session_token(request), now=services.now())
-    if session is None:
-        sign_out(request)
-        raise SignInRequiredError()
-    officer = services.officers.officer(session.officer_id)
-    if not officer.active:
+    officer = await run_in_threadpool(_active_officer, services, session_token(request))
+    if officer is None:
         sign_out(request)
         raise SignInRequiredError()
     if not officer.can(permission):
         raise HTTPException(403, "your role does not allow this")
     return officer
+
+
+def _active_officer(services: Services, token: str) -> Officer | None:
+    """The officer of the live session `token`, if that officer is active."""
+    session = services.officers.sessions.resume(token, now=services.now())
+    if session is None:
+        return None
+    officer = services.officers.officer(session.officer_id)
+    return officer if officer.active else None
 
 
 def session_token(request: Request) -> str:
@@ -115,12 +122,13 @@ def check_csrf_header(request: Request) -> None:
         raise HTTPException(403, "CSRF token missing or wrong")
 
 
-def step_up(request: Request, officer: Officer, form: FormData) -> None:
+async def step_up(request: Request, officer: Officer, form: FormData) -> None:
     """A sensitive action: the form must carry a fresh assertion of this officer's key,
     answering the challenge the console just asked for (raises OfficerError otherwise)."""
     services = app_context(request).services
     assertion = form.get(ASSERTION_FIELD)
-    services.officers.step_up(
+    await run_in_threadpool(
+        services.officers.step_up,
         officer_id=officer.id,
         credential_json=assertion if isinstance(assertion, str) else "",
         expected_challenge=take_challenge(request, "step-up"),
@@ -133,5 +141,5 @@ async def confirmed_form(request: Request, officer: Officer) -> FormData:
     officer's key, both checked before the action runs."""
     form = await request.form()
     check_csrf(request, form)
-    step_up(request, officer, form)
+    await step_up(request, officer, form)
     return form

@@ -42,7 +42,7 @@ async def overview(request: Request) -> Response:
     services = app_context(request).services
     if not await run_in_threadpool(services.officers.has_officers):
         return console_page(request, "officer/no_officers.html", None)
-    officer = officer_for(request, Permission.VIEW_CONSOLE)
+    officer = await officer_for(request, Permission.VIEW_CONSOLE)
     notices = await run_in_threadpool(
         account_notices, services.engine, officer.id, now=services.now()
     )
@@ -53,7 +53,7 @@ async def overview(request: Request) -> Response:
 
 async def hsm_page(request: Request) -> Response:
     """GET /officer/hsm: module, token, key objects, and the CAs with what they signed."""
-    officer = officer_for(request, Permission.MANAGE_CA)
+    officer = await officer_for(request, Permission.MANAGE_CA)
     services = app_context(request).services
     info, keys = await run_in_threadpool(
         lambda: (services.token.info(), services.token.key_objects())
@@ -95,7 +95,7 @@ def _authorities(request: Request) -> list[dict[str, Any]]:
 
 async def audit_page(request: Request) -> Response:
     """GET /officer/audit: the log, newest first, with filters and the chain's state."""
-    officer = officer_for(request, Permission.VIEW_AUDIT)
+    officer = await officer_for(request, Permission.VIEW_AUDIT)
     services = app_context(request).services
     filters = {
         name: (request.query_params.get(name) or "").strip()[:200] or None
@@ -125,7 +125,7 @@ async def audit_page(request: Request) -> Response:
 
 async def officers_page(request: Request) -> Response:
     """GET /officer/officers: the officers, and the signed-in officer's own keys."""
-    officer = officer_for(request, Permission.VIEW_CONSOLE)
+    officer = await officer_for(request, Permission.VIEW_CONSOLE)
     services = app_context(request).services
     everyone = await run_in_threadpool(services.officers.officers)
     keys = await run_in_threadpool(services.officers.keys, officer.id)
@@ -153,7 +153,7 @@ async def officers_page(request: Request) -> Response:
 
 async def end_other_sessions(request: Request) -> Response:
     """POST /officer/sessions/end-others: sign out everywhere but here (after a step-up)."""
-    officer = officer_for(request, Permission.VIEW_CONSOLE)
+    officer = await officer_for(request, Permission.VIEW_CONSOLE)
     await confirmed_form(request, officer)
     services = app_context(request).services
     await run_in_threadpool(
@@ -168,7 +168,7 @@ async def end_other_sessions(request: Request) -> Response:
 
 async def invite(request: Request) -> Response:
     """POST /officer/officers/invite: a one-time link, shown once (after a fresh assertion)."""
-    officer = officer_for(request, Permission.INVITE_OFFICERS)
+    officer = await officer_for(request, Permission.INVITE_OFFICERS)
     form = await confirmed_form(request, officer)
     services = app_context(request).services
     role = Role(str(form.get("role", "")))
@@ -185,7 +185,7 @@ async def invite(request: Request) -> Response:
 async def approve_invitation(request: Request) -> Response:
     """POST /officer/invitations/{invitation_id}/approve: another security officer's approval
     of an invitation of a security officer (after a fresh assertion)."""
-    officer = officer_for(request, Permission.INVITE_OFFICERS)
+    officer = await officer_for(request, Permission.INVITE_OFFICERS)
     await confirmed_form(request, officer)
     services = app_context(request).services
     await run_in_threadpool(
@@ -199,7 +199,7 @@ async def approve_invitation(request: Request) -> Response:
 
 async def disable(request: Request) -> Response:
     """POST /officer/officers/{officer_id}/disable"""
-    officer = officer_for(request, Permission.MANAGE_OFFICERS)
+    officer = await officer_for(request, Permission.MANAGE_OFFICERS)
     await confirmed_form(request, officer)
     services = app_context(request).services
     target = request.path_params["officer_id"]
@@ -215,7 +215,7 @@ async def disable(request: Request) -> Response:
 async def add_key_options(request: Request) -> Response:
     """POST /officer/keys/options: options to register one more key of the officer."""
     check_csrf_header(request)
-    officer = officer_for(request, Permission.VIEW_CONSOLE)
+    officer = await officer_for(request, Permission.VIEW_CONSOLE)
     services = app_context(request).services
     ceremony = await run_in_threadpool(
         services.officers.add_key_options, officer_id=officer.id, now=services.now()
@@ -228,7 +228,7 @@ async def add_key(request: Request) -> Response:
     """POST /officer/keys: the new key, with a fresh assertion of one of the officer's keys
     (`assertion`, answering a step-up challenge) that confirms adding it."""
     check_csrf_header(request)
-    officer = officer_for(request, Permission.VIEW_CONSOLE)
+    officer = await officer_for(request, Permission.VIEW_CONSOLE)
     services = app_context(request).services
     try:
         body = json.loads(await request.body())
@@ -256,7 +256,7 @@ async def add_key(request: Request) -> Response:
 
 async def remove_key(request: Request) -> Response:
     """POST /officer/keys/{credential_id}/remove (never the last key)."""
-    officer = officer_for(request, Permission.VIEW_CONSOLE)
+    officer = await officer_for(request, Permission.VIEW_CONSOLE)
     await confirmed_form(request, officer)
     services = app_context(request).services
     credential_id = decode_credential_id(request.path_params["credential_id"])

@@ -25,14 +25,14 @@ def _lines(text: object) -> tuple[str, ...]:
 
 async def site_list(request: Request) -> Response:
     """GET /officer/sites"""
-    officer = officer_for(request, Permission.MANAGE_SITES)
+    officer = await officer_for(request, Permission.MANAGE_SITES)
     sites = await run_in_threadpool(app_context(request).services.sites.sites)
     return console_page(request, "officer/sites.html", officer, sites=sites, profiles=KEY_PROFILES)
 
 
 async def create_site(request: Request) -> Response:
     """POST /officer/sites: the site, with its first API key and webhook secret shown once."""
-    officer = officer_for(request, Permission.MANAGE_SITES)
+    officer = await officer_for(request, Permission.MANAGE_SITES)
     form = await confirmed_form(request, officer)
     services = app_context(request).services
     profile = str(form.get("profile", "default"))
@@ -59,7 +59,7 @@ async def create_site(request: Request) -> Response:
 
 async def site_detail(request: Request) -> Response:
     """GET /officer/sites/{name}: settings, keys and the latest webhook deliveries."""
-    officer = officer_for(request, Permission.MANAGE_SITES)
+    officer = await officer_for(request, Permission.MANAGE_SITES)
     services = app_context(request).services
     name = request.path_params["name"]
     site = await run_in_threadpool(services.sites.site, name)
@@ -72,7 +72,7 @@ async def site_detail(request: Request) -> Response:
 
 async def add_key(request: Request) -> Response:
     """POST /officer/sites/{name}/keys: a new API key, shown once."""
-    officer = officer_for(request, Permission.MANAGE_SITES)
+    officer = await officer_for(request, Permission.MANAGE_SITES)
     form = await confirmed_form(request, officer)
     services = app_context(request).services
     name = request.path_params["name"]
@@ -92,7 +92,7 @@ async def add_key(request: Request) -> Response:
 
 async def revoke_key(request: Request) -> Response:
     """POST /officer/sites/{name}/keys/{key_id}/revoke"""
-    officer = officer_for(request, Permission.MANAGE_SITES)
+    officer = await officer_for(request, Permission.MANAGE_SITES)
     await confirmed_form(request, officer)
     services = app_context(request).services
     await run_in_threadpool(
@@ -105,7 +105,7 @@ async def revoke_key(request: Request) -> Response:
 
 async def set_webhook(request: Request) -> Response:
     """POST /officer/sites/{name}/webhook: a new URL (or none) and a new secret, shown once."""
-    officer = officer_for(request, Permission.MANAGE_SITES)
+    officer = await officer_for(request, Permission.MANAGE_SITES)
     form = await confirmed_form(request, officer)
     services = app_context(request).services
     name = request.path_params["name"]
@@ -130,7 +130,7 @@ async def set_webhook(request: Request) -> Response:
 
 async def set_return_urls(request: Request) -> Response:
     """POST /officer/sites/{name}/return-urls"""
-    officer = officer_for(request, Permission.MANAGE_SITES)
+    officer = await officer_for(request, Permission.MANAGE_SITES)
     form = await confirmed_form(request, officer)
     services = app_context(request).services
     name = request.path_params["name"]
