@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import Engine, create_engine, text
 
@@ -51,6 +53,15 @@ def run_tool(
 def openssl(*arguments: str | Path) -> subprocess.CompletedProcess[str]:
     """Run openssl, a checker nobody here wrote."""
     return run_tool("openssl", *arguments)
+
+
+def ca_public_key(
+    certificate: x509.Certificate,
+) -> ec.EllipticCurvePublicKey | rsa.RSAPublicKey:
+    """The CA certificate's key: the signature is checked against it, not the signing key."""
+    public_key = certificate.public_key()
+    assert isinstance(public_key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey)
+    return public_key
 
 
 @pytest.fixture(scope="session")

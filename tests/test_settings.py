@@ -278,7 +278,7 @@ def test_settings_cannot_be_changed_once_read() -> None:
     settings = load_settings()
 
     with pytest.raises(ValidationError):
-        settings.https_port = 1  # type: ignore[misc]
+        settings.https_port = 1  # type: ignore[misc]  # the frozen model refuses it
 
 
 # The HSM PIN

@@ -14,6 +14,7 @@ from pwa_server.audit import (
     ActorKind,
     AuditAction,
     AuditError,
+    JsonValue,
     Outcome,
     events,
     record,
@@ -165,14 +166,16 @@ def test_record_returns_the_new_event_id(engine: Engine) -> None:
     ],
     ids=["password", "otp", "nested-pin", "in-a-list"],
 )
-def test_details_holding_a_secret_are_refused(engine: Engine, details: dict[str, object]) -> None:
+def test_details_holding_a_secret_are_refused(
+    engine: Engine, details: dict[str, JsonValue]
+) -> None:
     with pytest.raises(ValueError, match="secrets"), engine.begin() as connection:
         record(
             connection,
             actor_kind=ActorKind.USER,
             actor="alice",
             action=AuditAction.ENROLLMENT_ONE_TIME_PASSWORD_FAILED,
-            details=details,  # type: ignore[arg-type]
+            details=details,
             now=START,
         )
 
@@ -192,7 +195,7 @@ def test_an_unknown_actor_kind_is_refused(engine: Engine) -> None:
     with pytest.raises(ValueError, match="robot"), engine.begin() as connection:
         record(
             connection,
-            actor_kind="robot",  # type: ignore[arg-type]
+            actor_kind="robot",  # type: ignore[arg-type]  # the kind no ActorKind names
             actor="r2",
             action=AuditAction.CONFIGURATION_CHANGED,
             now=START,

@@ -20,7 +20,7 @@ from cryptography.x509.oid import AuthorityInformationAccessOID
 from pwa_server.enrollment.download import Platform
 from pwa_server.pki.ocsp import STATUS_RECHECK
 from pwa_server.runtime import Services
-from tests.conftest import openssl
+from tests.conftest import ca_public_key, openssl
 from tests.serving import ShomeiServer
 
 
@@ -156,7 +156,7 @@ def test_the_crl_and_issuer_an_issued_certificate_names_are_served_over_plain_ht
         issuer = client.get(issuer_url)
     assert crl.status_code == 200
     assert x509.load_der_x509_crl(crl.content).is_signature_valid(
-        services.issuing.certificate.public_key()  # type: ignore[arg-type]
+        ca_public_key(services.issuing.certificate)
     )
     assert issuer.status_code == 200
     assert x509.load_der_x509_certificate(issuer.content) == services.issuing.certificate

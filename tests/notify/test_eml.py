@@ -41,7 +41,9 @@ def test_a_mail_becomes_a_private_parseable_eml_file(tmp_path: Path) -> None:
     assert isinstance(parsed, email.message.EmailMessage)
     assert parsed["Subject"] == SUBJECT
     assert parsed["Message-ID"] == mail["Message-ID"]
-    assert parsed.get_body(("plain",)).get_content() == TEXT  # type: ignore[union-attr]
+    plain = parsed.get_body(("plain",))
+    assert plain is not None
+    assert plain.get_content() == TEXT
 
 
 def test_list_mails_shows_date_recipient_and_subject_newest_last(tmp_path: Path) -> None:

@@ -40,8 +40,11 @@ def test_stored_text_is_ascii_and_parses_back_to_the_same_mail() -> None:
     parsed = parse_stored(stored)
     assert parsed["Subject"] == SUBJECT
     assert parsed["Message-ID"] == message["Message-ID"]
-    assert parsed.get_body(("plain",)).get_content() == TEXT  # type: ignore[union-attr]
-    assert parsed.get_body(("html",)).get_content() == "<p>山田 太郎 様</p>\n"  # type: ignore[union-attr]
+    plain, html = parsed.get_body(("plain",)), parsed.get_body(("html",))
+    assert plain is not None
+    assert html is not None
+    assert plain.get_content() == TEXT
+    assert html.get_content() == "<p>山田 太郎 様</p>\n"
     # A standard parser, not only ours, reads the same thing.
     generic = email.message_from_bytes(stored.encode("ascii"), policy=email.policy.default)
     assert generic["Subject"] == SUBJECT

@@ -28,7 +28,7 @@ from pwa_server.store.certificates import (
     stream_revoked_entries,
 )
 from pwa_server.store.database import create_database_engine, migrate
-from tests.conftest import openssl
+from tests.conftest import ca_public_key, openssl
 from tests.store.test_repositories import add_certificate
 
 NOW = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.UTC)
@@ -144,15 +144,6 @@ def openssl_text(crl: Path) -> str:
     shown = openssl("crl", "-inform", "DER", "-in", crl, "-noout", "-text")
     assert shown.returncode == 0, shown.stderr
     return shown.stdout
-
-
-def ca_public_key(
-    certificate: x509.Certificate,
-) -> ec.EllipticCurvePublicKey | rsa.RSAPublicKey:
-    """The CA certificate's key: the signature is checked against it, not the signing key."""
-    public_key = certificate.public_key()
-    assert isinstance(public_key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey)
-    return public_key
 
 
 def colon_hex(data: bytes) -> str:
@@ -409,6 +400,7 @@ def test_sign_crl_returns_the_crl_for_the_authority(services: Services) -> None:
 def test_keys_other_than_ec_and_rsa_are_refused(services: Services) -> None:
     key = ed25519.Ed25519PrivateKey.generate()
     with pytest.raises(TypeError, match="Ed25519"):
+        # An Ed25519 key is outside crl_der's types: the test is what happens at run time.
         crl_der(services.issuing.certificate, key, [], number=1, now=NOW)  # type: ignore[arg-type]
 
 

@@ -175,9 +175,9 @@ def readme_verify_signature() -> Verify:
     [code] = re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
     namespace: dict[str, Any] = {}
     exec(compile(code, str(README), "exec"), namespace)  # noqa: S102 - our own README
-    function = namespace["verify_signature"]
+    function: Verify = namespace["verify_signature"]
     assert callable(function)
-    return function  # type: ignore[no-any-return]
+    return function
 
 
 def module_verify(

@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -38,8 +37,8 @@ from tests.e2e.browser.officer import (
     widths,
 )
 from tests.e2e.journey.flow import Invitation, Phone
+from tests.sites.test_webhook_delivery import readme_verify_signature
 
-README = Path(__file__).resolve().parents[3] / "README.md"
 SITE = "shop"
 SITE_PATH = f"/officer/sites/{SITE}"
 RETURN_URL = "https://shop.example/shomei/back"
@@ -105,19 +104,6 @@ class Receiver:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=10)
-
-
-def readme_verify_signature() -> Callable[..., bool]:
-    """`verify_signature` as the Python block of the README's Webhooks section defines it
-    (as tests/sites/test_webhook_delivery.py takes it)."""
-    section = README.read_text(encoding="utf-8").split("\n### Webhooks\n", 1)[1]
-    section = re.split(r"\n#{2,3} ", section, maxsplit=1)[0]
-    [code] = re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
-    namespace: dict[str, Any] = {}
-    exec(compile(code, str(README), "exec"), namespace)  # noqa: S102 - our own README
-    function = namespace["verify_signature"]
-    assert callable(function)
-    return function  # type: ignore[no-any-return]
 
 
 # --- the instance, the database, the browser ----------------------------------------------
@@ -230,7 +216,9 @@ def rotated(
     officer.signed_in()
     before = len(officer.watched.problems)
     page = officer.page
-    first_id = API_KEY.fullmatch(registered.api_key).group(1)  # type: ignore[union-attr]
+    first_key = API_KEY.fullmatch(registered.api_key)
+    assert first_key is not None
+    first_id = first_key.group(1)
 
     officer.goto(SITE_PATH)
     page.locator("#label").fill("second server")

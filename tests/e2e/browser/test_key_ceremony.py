@@ -25,7 +25,7 @@ from playwright.sync_api import Browser
 from sqlalchemy import select
 
 from pwa_server.store.tables import audit_events, certificate_authorities
-from tests.conftest import openssl
+from tests.conftest import ca_public_key, openssl
 from tests.e2e.browser.conftest import ENGLISH
 from tests.e2e.browser.officer import ConsoleServer, Invited, OfficerBrowser, android_identity
 from tests.e2e.journey.flow import Identity, Invitation, check
@@ -558,9 +558,7 @@ def test_the_crl_named_in_a_retired_cas_certificate_is_still_that_cas(
 
     assert crl.status_code == 200
     old_ca = x509.load_pem_x509_certificate(before.issuing.read_bytes())
-    assert x509.load_der_x509_crl(crl.content).is_signature_valid(
-        old_ca.public_key()  # type: ignore[arg-type]
-    )
+    assert x509.load_der_x509_crl(crl.content).is_signature_valid(ca_public_key(old_ca))
 
 
 # --- 7. the audit log -----------------------------------------------------------------------

@@ -10,6 +10,7 @@ from typing import Any
 import httpx2
 import jsonschema_rs
 import pytest
+from starlette.applications import Starlette
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
@@ -54,9 +55,11 @@ def test_the_document_is_openapi_3_1_0_served_without_a_key(http: TestClient) ->
 
 def _served(http: TestClient) -> set[tuple[str, str]]:
     """(method, path in OpenAPI form) of every route of the app under /api/v1."""
+    app = http.app
+    assert isinstance(app, Starlette)
     return {
         (method, re.sub(r"\{(\w+)(:\w+)?\}", r"{\1}", route.path))
-        for route in http.app.routes  # type: ignore[attr-defined]
+        for route in app.routes
         if isinstance(route, Route) and route.path.startswith(f"{API}/")
         for method in route.methods or ()
         if method != "HEAD"
