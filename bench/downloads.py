@@ -91,7 +91,7 @@ _CSRF = re.compile(r'name="csrf_token" value="([^"]*)"')
 # What the in-process chain does, as py-spy names it: samples with one of these frames on
 # the stack are the chain's; everything else is what end to end adds.
 CHAIN_FRAMES = (
-    r"^_new_key \(pwa_server/enrollment/download\.py",
+    r"^new_private_key \(pwa_server/pki/key_profiles\.py",
     r"^issue \(pwa_server/pki/issuance\.py",
     r"^build_pkcs12 \(",
     r"^build_profile \(pwa_server/pki/packaging/mobileconfig\.py",
@@ -219,7 +219,7 @@ def _primitives(barrier: Barrier, config: InstanceConfig, seconds: float) -> dic
                 profile=Profile.CLIENT,
                 now=now,
                 lifetime=policy.validity,
-                urls=downloads.urls,
+                urls=downloads.issuance.urls,
             )
             p12 = pkcs12.build_pkcs12(
                 private_key=key,

@@ -20,6 +20,7 @@ from pwa_server.enrollment.policy import EnrollmentPolicy
 from pwa_server.enrollment.service import EnrollmentService
 from pwa_server.officers.service import OfficerService
 from pwa_server.pki.authority import Authority, load_authority
+from pwa_server.pki.issuance import Issuance
 from pwa_server.pki.ocsp import OcspResponder, OcspResponders
 from pwa_server.pki.packaging.signing_identity import SigningIdentity, load_signing_identity
 from pwa_server.pki.profiles import PublicationUrls
@@ -107,14 +108,18 @@ def open_services(settings: Settings, *, retry: bool = False) -> Services:
                 if generation.responder is not None
             ]
         )
+        policy = EnrollmentPolicy.from_settings(settings)
         downloads = Downloads(
             engine,
-            EnrollmentPolicy.from_settings(settings),
-            issuing=issuing,
+            policy,
+            issuance=Issuance(
+                issuing,
+                organization=policy.organization,
+                urls=publication_urls(settings, issuing),
+            ),
             root=root,
             signing=_profile_signer(settings),
             identifier_prefix=profile_identifier_prefix(settings),
-            urls=publication_urls(settings, issuing),
             hashes=hashes,
         )
         registry = site_registry(settings, engine)

@@ -1,5 +1,5 @@
-"""Step 5: the download. A key made in memory, a certificate signed in the token and recorded,
-then packaged for the phone; the private key is never stored.
+"""Step 5: the download. A key made in memory, a certificate from the issuance pipeline
+(pwa_server.pki.issuance), then packaged for the phone; the private key is never stored.
 
 A right download password costs one read and one write transaction: the claim of the
 download, the certificate, its events, audit records and outbox messages commit together.
@@ -16,10 +16,9 @@ from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
-from pwa_server.audit import Actor, AuditAction, Outcome, record
+from pwa_server.audit import Actor, AuditAction, Outcome
 from pwa_server.enrollment import credentials
 from pwa_server.enrollment.audit_trail import record_enrollment_event
 from pwa_server.enrollment.errors import (
@@ -33,17 +32,16 @@ from pwa_server.enrollment.policy import EnrollmentPolicy
 from pwa_server.enrollment.revocation import announce_revoked, record_revoked
 from pwa_server.enrollment.throttle import DownloadThrottle, client_network
 from pwa_server.pki.authority import Authority
-from pwa_server.pki.issuance import issue
+from pwa_server.pki.issuance import CertificateRequest, Issuance, Issued
+from pwa_server.pki.key_profiles import KEY_SPECS
 from pwa_server.pki.packaging import mobileconfig, pkcs12
 from pwa_server.pki.packaging.signing_identity import SigningIdentity
-from pwa_server.pki.profiles import Profile, PublicationUrls
 from pwa_server.sites.webhooks import EventType, enqueue_event
-from pwa_server.store.certificates import revoke_superseded
+from pwa_server.store.certificates import RevokedCertificate, revoke_superseded
 from pwa_server.store.enrollments import (
     EnrollmentRow,
     claim_download,
     enrollment_by_certificate_user_id,
-    update_enrollment,
 )
 from pwa_server.store.guess_throttles import forget
 
@@ -60,16 +58,8 @@ class Platform(enum.StrEnum):
 # above both paths' own time (5-12 ms here), so that timing tells nothing.
 WRONG_ANSWER_SECONDS = 0.05
 
-# Certificate profiles: the end-user key each one gets (EC P-256 unless a site needs RSA).
-KEY_PROFILES = ("default", "rsa-2048", "rsa-3072")
-
-
-def _new_key(profile: str) -> ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey:
-    if profile == "rsa-2048":
-        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    if profile == "rsa-3072":
-        return rsa.generate_private_key(public_exponent=65537, key_size=3072)
-    return ec.generate_private_key(ec.SECP256R1())
+# The key profiles an enrollment may name (the keys are in pwa_server.pki.key_profiles).
+KEY_PROFILES = tuple(KEY_SPECS)
 
 
 @dataclass(frozen=True)
@@ -90,21 +80,24 @@ class Downloads:
         engine: Engine,
         policy: EnrollmentPolicy,
         *,
-        issuing: Authority,
+        issuance: Issuance,
         root: Authority,
         signing: SigningIdentity,
         identifier_prefix: str,
-        urls: PublicationUrls,
         hashes: SecretHashes,
     ) -> None:
         self.engine = engine
         self.hashes = hashes
         self.policy = policy
-        self.issuing = issuing
+        self.issuance = issuance
         self.root = root
         self.signing = signing
         self.identifier_prefix = identifier_prefix
-        self.urls = urls
+
+    @property
+    def issuing(self) -> Authority:
+        """The CA that signs the certificates downloaded."""
+        return self.issuance.issuing
 
     def download(
         self,
@@ -125,7 +118,19 @@ class Downloads:
             client_network(client),
         )
         row = self._authenticate(throttle, download_password, now)
-        key = _new_key(row.profile)
+        key = KEY_SPECS[row.profile].new_private_key()
+        notice = row.issuance_notice_at or row.download_password_issued_at or now
+        user = Actor.user(row.id)
+        request = CertificateRequest(
+            certificate_user_id=row.certificate_user_id,
+            public_key=key.public_key(),
+            key_profile=row.profile,
+            # Seed 001: the expiry counts from the issuance notice, not from the install.
+            not_after=notice + self.policy.validity,
+            requester=user,
+            enrollment_id=row.id,
+            facts={"platform": platform.value},
+        )
         with self.engine.begin() as connection:
             forget(connection, [throttle.id_key])
             if not claim_download(
@@ -136,82 +141,65 @@ class Downloads:
                 now=now,
             ):
                 raise DownloadWindowClosedError(row.certificate_user_id)
-            notice = row.issuance_notice_at or row.download_password_issued_at or now
-            certificate, record_id = issue(
+            # The certificate is audited when this block ends (after the download's event):
+            # a failed packaging leaves no event.
+            with self.issuance.issue(connection, request, now=now) as issued:
+                superseded = self._supersede(connection, row, issued, now)
+                # Packaged inside the transaction: if packaging fails, no certificate is
+                # recorded and no download is counted.
+                delivery = self._package(
+                    key,
+                    issued.certificate,
+                    row.certificate_user_id,
+                    credentials.normalise_typed(download_password),
+                    platform,
+                )
+                # Recorded last, once nothing can fail but the commit: the audit head stays
+                # locked only briefly.
+                record_enrollment_event(
+                    connection,
+                    AuditAction.ENROLLMENT_DOWNLOADED,
+                    row.id,
+                    details={"serial": issued.serial, "profile": row.profile, **request.facts},
+                    now=now,
+                )
+            record_revoked(
                 connection,
-                self.issuing,
-                subject=x509.Name(
-                    [
-                        x509.NameAttribute(NameOID.ORGANIZATION_NAME, self.policy.organization),
-                        x509.NameAttribute(NameOID.COMMON_NAME, row.certificate_user_id),
-                    ]
-                ),
-                public_key=key.public_key(),
-                profile=Profile.CLIENT,
+                superseded,
+                reason="superseded",
+                actor=user,
                 now=now,
-                # Seed 001: the expiry counts from the issuance notice, not from the install.
-                lifetime=notice + self.policy.validity - now,
-                enrollment_id=row.id,
-                urls=self.urls,
+                replaced_by=issued.serial,
             )
-            serial = format(certificate.serial_number, "x")
+        return delivery
+
+    def _supersede(
+        self, connection: Connection, row: EnrollmentRow, issued: Issued, now: dt.datetime
+    ) -> list[RevokedCertificate]:
+        """Tell the site of the new certificate and revoke the ones it replaces."""
+        # An enrollment no site made has no webhook: skipping saves a read per event.
+        if row.site_id is not None:
             enqueue_event(
                 connection,
                 enrollment_id=row.id,
                 event=EventType.CERTIFICATE_ISSUED,
                 data={
-                    "serial": serial,
+                    "serial": issued.serial,
                     "certificate_user_id": row.certificate_user_id,
-                    "not_after": certificate.not_valid_after_utc.isoformat(),
+                    "not_after": issued.certificate.not_valid_after_utc.isoformat(),
                 },
                 now=now,
             )
-            # A renewal keeps the previous certificate until it expires (seed 004); a reissue
-            # replaces it (a lost phone, a forgotten password).
-            superseded = (
-                []
-                if row.keep_previous_certificate
-                else revoke_superseded(connection, row.id, keep_id=record_id, now=now)
-            )
+        # A renewal keeps the previous certificate until it expires (seed 004); a reissue
+        # replaces it (a lost phone, a forgotten password).
+        superseded = (
+            []
+            if row.keep_previous_certificate
+            else revoke_superseded(connection, row.id, keep_id=issued.record_id, now=now)
+        )
+        if row.site_id is not None:
             announce_revoked(connection, superseded, reason="superseded", now=now)
-            if row.status == "secret_registered":
-                update_enrollment(connection, row.id, status="downloaded", updated_at=now)
-            # Packaged inside the transaction: if packaging fails, no certificate is recorded
-            # and no download is counted.
-            delivery = self._package(
-                key,
-                certificate,
-                row.certificate_user_id,
-                credentials.normalise_typed(download_password),
-                platform,
-            )
-            # Recorded last, once nothing can fail but the commit: the audit head stays
-            # locked only briefly, and a failed packaging leaves no event.
-            facts = {"serial": serial, "profile": row.profile, "platform": platform.value}
-            record_enrollment_event(
-                connection, AuditAction.ENROLLMENT_DOWNLOADED, row.id, details=facts, now=now
-            )
-            user = Actor.user(row.id)
-            record(
-                connection,
-                actor_kind=user.kind,
-                actor=user.name,
-                action=AuditAction.CERTIFICATE_ISSUED,
-                subject_kind="certificate",
-                subject=serial,
-                details={
-                    **facts,
-                    "issuer_id": self.issuing.id,
-                    "enrollment_id": row.id,
-                    "certificate_user_id": row.certificate_user_id,
-                    "not_after": certificate.not_valid_after_utc.isoformat(),
-                },
-                now=now,
-            )
-            record_revoked(
-                connection, superseded, reason="superseded", actor=user, now=now, replaced_by=serial
-            )
-        return delivery
+        return superseded
 
     def _authenticate(
         self, throttle: DownloadThrottle, download_password: str, now: dt.datetime

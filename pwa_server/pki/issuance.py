@@ -1,17 +1,31 @@
-"""The issuance pipeline: apply the profile, sign in the token, record, then hand out."""
+"""The issuance pipeline: validate the request, apply the certificate profile, sign in the
+token, record, audit; then the caller hands the certificate out.
+
+`Issuance` is the one way an end-user certificate is made: the PKCS#12 download (and so the
+renewal, which is a download) calls it, and so will the ACME and SCEP endpoints. `issue` is
+its signing and recording step, also used for the server's own certificates.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
+from cryptography.hazmat.primitives.asymmetric.types import (
+    CertificateIssuerPrivateKeyTypes,
+    CertificatePublicKeyTypes,
+)
 from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import NameOID
 from sqlalchemy import Connection
 
+from pwa_server.audit import Actor, AuditAction, JsonValue, record
 from pwa_server.pki.authority import Authority, fingerprint
+from pwa_server.pki.key_profiles import KEY_SPECS, key_name
 from pwa_server.pki.profiles import Profile, PublicationUrls, PublicKey, extensions
 from pwa_server.store.certificates import insert_certificate
 
@@ -94,3 +108,128 @@ def issue(
         enrollment_id=enrollment_id,
     )
     return certificate, record_id
+
+
+# X.520's upper bound for a common name (RFC 5280 appendix A).
+MAX_COMMON_NAME = 64
+
+
+class RefusedRequestError(Exception):
+    """A certificate request the pipeline will not sign (nothing is stored or audited)."""
+
+
+@dataclass(frozen=True)
+class CertificateRequest:
+    """A request for an end-user certificate: a public key in, a certificate out.
+
+    The pipeline never sees a private key. Whoever asks made the key pair where it suits
+    them: the PKCS#12 download makes one in memory and packages it; the ACME and SCEP
+    endpoints (issue 18) will take the public key of a CSR whose key was made on the device,
+    and pass it here as it is. `public_key` is any key a CSR can carry: the pipeline refuses
+    what `key_profile` does not name.
+    """
+
+    certificate_user_id: str  # the subject's common name
+    public_key: CertificatePublicKeyTypes
+    key_profile: str
+    # When the certificate should expire; the issuing CA's own expiry caps it.
+    not_after: dt.datetime
+    # Who asks, as the audit log names them: the user behind an enrollment, a device, ...
+    requester: Actor
+    enrollment_id: str | None = None
+    # Facts of the caller's own for the audit event (the platform of a download, say).
+    facts: Mapping[str, JsonValue] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Issued:
+    """A certificate signed and recorded (not yet committed: the caller owns the transaction)."""
+
+    certificate: x509.Certificate
+    record_id: int
+
+    @property
+    def serial(self) -> str:
+        """The serial as the database and the audit log write it (lower-case hex)."""
+        return format(self.certificate.serial_number, "x")
+
+
+class Issuance:
+    """End-user (client) certificates from one issuing CA, for one organisation."""
+
+    def __init__(self, issuing: Authority, *, organization: str, urls: PublicationUrls) -> None:
+        self.issuing = issuing
+        self.organization = organization
+        self.urls = urls
+
+    @contextlib.contextmanager
+    def issue(
+        self, connection: Connection, request: CertificateRequest, *, now: dt.datetime
+    ) -> Iterator[Issued]:
+        """Validate `request`, sign its certificate and record it on `connection`; yield it,
+        and audit it when the caller's block ends without an error.
+
+        The caller packages and delivers inside the block, in the same transaction: the
+        certificate must be committed before any byte of it is sent, so that every
+        certificate that ever left the server can be revoked; a failure inside the block
+        leaves no audit event, and the transaction's rollback leaves no certificate. The
+        audit event is appended last, once nothing can fail but the commit, so that the
+        audit head stays locked only briefly. A refused request raises RefusedRequestError
+        before anything is written. An endpoint with nothing to add (ACME, SCEP) leaves the
+        block empty and sends `issued.certificate` after the commit.
+        """
+        public_key = _checked(request, now)
+        certificate, record_id = issue(
+            connection,
+            self.issuing,
+            subject=x509.Name(
+                [
+                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, self.organization),
+                    x509.NameAttribute(NameOID.COMMON_NAME, request.certificate_user_id),
+                ]
+            ),
+            public_key=public_key,
+            profile=Profile.CLIENT,
+            now=now,
+            lifetime=request.not_after - now,
+            enrollment_id=request.enrollment_id,
+            urls=self.urls,
+        )
+        issued = Issued(certificate, record_id)
+        yield issued
+        record(
+            connection,
+            actor_kind=request.requester.kind,
+            actor=request.requester.name,
+            action=AuditAction.CERTIFICATE_ISSUED,
+            subject_kind="certificate",
+            subject=issued.serial,
+            details={
+                **request.facts,
+                "serial": issued.serial,
+                "profile": request.key_profile,
+                "issuer_id": self.issuing.id,
+                "enrollment_id": request.enrollment_id,
+                "certificate_user_id": request.certificate_user_id,
+                "not_after": certificate.not_valid_after_utc.isoformat(),
+            },
+            now=now,
+        )
+
+
+def _checked(request: CertificateRequest, now: dt.datetime) -> PublicKey:
+    """The request's public key, once every part of the request is found acceptable."""
+    spec = KEY_SPECS.get(request.key_profile)
+    if spec is None:
+        raise RefusedRequestError(f"no key profile {request.key_profile!r}")
+    public_key = spec.fitting(request.public_key)
+    if public_key is None:
+        raise RefusedRequestError(
+            f"key profile {request.key_profile} takes an {spec} key,"
+            f" not {key_name(request.public_key)}"
+        )
+    if not 0 < len(request.certificate_user_id) <= MAX_COMMON_NAME:
+        raise RefusedRequestError(f"a certificate user ID has 1 to {MAX_COMMON_NAME} characters")
+    if request.not_after <= now:
+        raise RefusedRequestError(f"the certificate would expire at once ({request.not_after})")
+    return public_key

@@ -155,7 +155,10 @@ def claim_download(
     window: dt.timedelta,
     now: dt.datetime,
 ) -> bool:
-    """Take one download slot if the window is open; False when it is closed (or taken)."""
+    """Take one download slot if the window is open; False when it is closed (or taken).
+
+    The first download of a certificate moves the enrollment to "downloaded" (in the same
+    statement: one fewer per download)."""
     table = enrollments
     result = connection.execute(
         update(table)
@@ -170,6 +173,9 @@ def claim_download(
             downloads=table.c.downloads + 1,
             first_download_at=case(
                 (table.c.first_download_at.is_(None), now), else_=table.c.first_download_at
+            ),
+            status=case(
+                (table.c.status == "secret_registered", "downloaded"), else_=table.c.status
             ),
             updated_at=now,
         )

@@ -17,7 +17,7 @@ from pwa_server.enrollment.policy import EnrollmentPolicy
 from pwa_server.enrollment.service import EnrollmentService, Invitation
 from pwa_server.pki.authority import load_authority
 from pwa_server.pki.hierarchy import record_authority
-from pwa_server.pki.issuance import sign_certificate
+from pwa_server.pki.issuance import Issuance, sign_certificate
 from pwa_server.pki.ocsp import OcspResponder, OcspResponders
 from pwa_server.pki.packaging.signing_identity import load_signing_identity
 from pwa_server.pki.profiles import Profile
@@ -123,11 +123,14 @@ def enrolling(database_url: str, services: Services) -> Iterator[Enrolling]:
         downloads = Downloads(
             engine,
             policy,
-            issuing=issuing,
+            issuance=Issuance(
+                issuing,
+                organization=policy.organization,
+                urls=publication_urls(settings, issuing),
+            ),
             root=load_authority(engine, services.token, "root"),
             signing=load_signing_identity(files.certificate_chain, files.private_key),
             identifier_prefix=profile_identifier_prefix(settings),
-            urls=publication_urls(settings, issuing),
             hashes=services.downloads.hashes,
         )
         responder = OcspResponders(
