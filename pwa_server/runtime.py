@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import Engine
 
 from hsm import HsmError, Token, TokenHmacKey, ensure_hmac_key
+from pwa_server.enrollment.administration import EnrollmentAdministration
 from pwa_server.enrollment.download import Downloads
 from pwa_server.enrollment.hashing import SecretHashes, argon2_slots_for
 from pwa_server.enrollment.mails import EnrollmentMails, MailSender
@@ -49,6 +50,7 @@ class Services:
     root: Authority
     issuing: Authority
     enrollments: EnrollmentService
+    enrollment_administration: EnrollmentAdministration
     downloads: Downloads
     ocsp: OcspResponders
     sites: SiteRegistry
@@ -141,6 +143,7 @@ def open_services(settings: Settings, *, retry: bool = False) -> Services:
         root,
         issuing,
         enrollment_service(settings, engine, hashes),
+        enrollment_administration(settings, engine, hashes),
         downloads,
         responder,
         registry,
@@ -170,21 +173,31 @@ def secret_hashes(settings: Settings, token: Token) -> SecretHashes:
     return SecretHashes(key, argon2_slots=slots)
 
 
-def enrollment_service(
-    settings: Settings, engine: Engine, hashes: SecretHashes
-) -> EnrollmentService:
-    """The enrollment state machine (the CLI uses it too)."""
+# What an enrollment service and an enrollment administration are made of, in that order.
+_EnrollmentParts = tuple[Engine, EnrollmentPolicy, EnrollmentMails, str, SecretHashes]
+
+
+def _enrollment_parts(settings: Settings, engine: Engine, hashes: SecretHashes) -> _EnrollmentParts:
     host = urlsplit(settings.effective_public_url).hostname or "localhost"
     mails = EnrollmentMails(
         MailSender(settings.mail_from, settings.effective_public_url, message_id_domain=host)
     )
-    return EnrollmentService(
-        engine,
-        EnrollmentPolicy.from_settings(settings),
-        mails,
-        settings.effective_public_url,
-        hashes,
-    )
+    policy = EnrollmentPolicy.from_settings(settings)
+    return engine, policy, mails, settings.effective_public_url, hashes
+
+
+def enrollment_service(
+    settings: Settings, engine: Engine, hashes: SecretHashes
+) -> EnrollmentService:
+    """The enrollment state machine of the user's steps (the CLI uses it too)."""
+    return EnrollmentService(*_enrollment_parts(settings, engine, hashes))
+
+
+def enrollment_administration(
+    settings: Settings, engine: Engine, hashes: SecretHashes
+) -> EnrollmentAdministration:
+    """An administrator's operations on enrollments (the console, the sites' API, the CLI)."""
+    return EnrollmentAdministration(*_enrollment_parts(settings, engine, hashes))
 
 
 def site_registry(settings: Settings, engine: Engine) -> SiteRegistry:

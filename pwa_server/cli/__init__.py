@@ -23,7 +23,13 @@ from pwa_server.notify.sender import deliver_due
 from pwa_server.notify.transports import transport_from_settings
 from pwa_server.pki.authority import AuthorityError
 from pwa_server.pki.packaging import PackagingError
-from pwa_server.runtime import enrollment_service, open_services, open_token, secret_hashes
+from pwa_server.runtime import (
+    enrollment_administration,
+    enrollment_service,
+    open_services,
+    open_token,
+    secret_hashes,
+)
 from pwa_server.settings import ConfigurationError, Settings, load_settings
 from pwa_server.sites.errors import SiteError
 from pwa_server.store.database import DatabaseError, check, create_database_engine
@@ -134,12 +140,13 @@ def _enroll(settings: Settings, arguments: argparse.Namespace) -> int:
         check(engine)
         now = dt.datetime.now(dt.UTC)
         token = open_token(settings)
-        service = enrollment_service(settings, engine, secret_hashes(settings, token))
+        hashes = secret_hashes(settings, token)
         if arguments.enroll_command == "unlock":
-            row = service.unlock(arguments.enrollment_id, now=now, actor=CLI)
+            administration = enrollment_administration(settings, engine, hashes)
+            row = administration.unlock(arguments.enrollment_id, now=now, actor=CLI)
             print(f"enrollment {row.id} unlocked; it is {row.status}")
             return 0
-        invitation = service.create(
+        invitation = enrollment_service(settings, engine, hashes).create(
             user_id=arguments.user_id,
             email=arguments.email,
             display_name=arguments.name,

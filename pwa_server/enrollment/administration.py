@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine
@@ -30,8 +31,10 @@ from pwa_server.store.enrollments import EnrollmentRow, enrollment_by_id, update
 from pwa_server.store.guess_throttles import forget_prefix
 
 
+@dataclass(frozen=True)
 class EnrollmentAdministration:
-    """The administrative half of the enrollment service (EnrollmentService inherits it)."""
+    """An administrator's operations on enrollments, beside the user's own steps
+    (EnrollmentService) over the same database, policy and mails."""
 
     engine: Engine
     policy: EnrollmentPolicy

@@ -1,5 +1,5 @@
 """Invitation, one-time password, secret question and self-service reissue: the user's
-steps (the administrator's are in administration.py)."""
+steps (an administrator's are EnrollmentAdministration's, in administration.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from sqlalchemy import Connection, Engine
 
 from pwa_server.audit import CLI, Actor, AuditAction
 from pwa_server.enrollment import credentials
-from pwa_server.enrollment.administration import EnrollmentAdministration
 from pwa_server.enrollment.audit_trail import record_enrollment_event
 from pwa_server.enrollment.errors import (
     EnrollmentNotFoundError,
@@ -41,7 +40,7 @@ from pwa_server.store.sites import site_by_id
 __all__ = ["DownloadCredentials", "EnrollmentService", "Invitation"]
 
 
-class EnrollmentService(EnrollmentAdministration):
+class EnrollmentService:
     """The enrollment state machine over the database; every method takes the time as `now`."""
 
     def __init__(

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from pwa_server.audit import Actor
 from pwa_server.enrollment import revocation
+from pwa_server.enrollment.administration import EnrollmentAdministration
 from pwa_server.enrollment.download import KEY_PROFILES
 from pwa_server.enrollment.errors import (
     CertificateNotFoundError,
@@ -60,9 +61,17 @@ class Created:
 class SiteEnrollments:
     """The enrollment operations open to relying sites."""
 
-    def __init__(self, engine: Engine, service: EnrollmentService, *, issuer_id: int) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        service: EnrollmentService,
+        administration: EnrollmentAdministration,
+        *,
+        issuer_id: int,
+    ) -> None:
         self.engine = engine
         self.service = service
+        self.administration = administration
         self.issuer_id = issuer_id
 
     def create(
@@ -132,7 +141,7 @@ class SiteEnrollments:
             return None
         if earlier.request_sha256 != request.fingerprint():
             raise IdempotencyKeyReusedError(key)
-        invitation = self.service.new_one_time_password(
+        invitation = self.administration.new_one_time_password(
             earlier.enrollment_id, now=now, actor=Actor.site(site.name)
         )
         return Created(invitation, self.enrollment(site, earlier.enrollment_id), True)
@@ -148,17 +157,17 @@ class SiteEnrollments:
     def reissue(self, site: SiteRow, enrollment_id: str, *, now: dt.datetime) -> EnrollmentRow:
         """The administrator's reissue (seed 003), for the site's enrollment."""
         self.enrollment(site, enrollment_id)
-        return self.service.reissue(enrollment_id, now=now, actor=Actor.site(site.name))
+        return self.administration.reissue(enrollment_id, now=now, actor=Actor.site(site.name))
 
     def unlock(self, site: SiteRow, enrollment_id: str, *, now: dt.datetime) -> EnrollmentRow:
         """Unlock the site's enrollment after too many wrong secrets."""
         self.enrollment(site, enrollment_id)
-        return self.service.unlock(enrollment_id, now=now, actor=Actor.site(site.name))
+        return self.administration.unlock(enrollment_id, now=now, actor=Actor.site(site.name))
 
     def cancel(self, site: SiteRow, enrollment_id: str, *, now: dt.datetime) -> EnrollmentRow:
         """Cancel the site's enrollment: its link stops working."""
         self.enrollment(site, enrollment_id)
-        return self.service.cancel(enrollment_id, now=now, actor=Actor.site(site.name))
+        return self.administration.cancel(enrollment_id, now=now, actor=Actor.site(site.name))
 
     def certificates(self, site: SiteRow, user_id: str) -> list[SiteCertificateRow]:
         """Every certificate issued for the site's user, newest first."""

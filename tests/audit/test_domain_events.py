@@ -124,7 +124,7 @@ def test_wrong_one_time_passwords_are_recorded_and_so_is_the_lock(enrolling: Enr
         enrolling.service.verify_one_time_password(eid, "WRONG-1234", now=START)
     assert last_id(enrolling.engine) == failures[-1].id
 
-    enrolling.service.unlock(eid, now=START, actor=OFFICER)
+    enrolling.administration.unlock(eid, now=START, actor=OFFICER)
     enrolling.service.verify_one_time_password(eid, invitation.one_time_password, now=START)
     after_lock = new_events(enrolling.engine, failures[-1].id)
     assert summary(after_lock) == [
@@ -139,8 +139,8 @@ def test_cancel_and_reissue_name_who_asked(enrolling: Enrolling) -> None:
     invitation, _ = enrolling.ready_to_download()
     eid = invitation.enrollment_id
     before = last_id(enrolling.engine)
-    enrolling.service.reissue(eid, now=START, actor=OFFICER)
-    enrolling.service.cancel(eid, now=START)
+    enrolling.administration.reissue(eid, now=START, actor=OFFICER)
+    enrolling.administration.cancel(eid, now=START)
     events = new_events(enrolling.engine, before)
     assert summary(events) == [
         ("enrollment.reissued", "officer", "officer-sato", eid, "success"),
@@ -309,7 +309,10 @@ def test_a_sites_calls_are_recorded_as_the_sites(enrolling: Enrolling) -> None:
     registry = SiteRegistry(enrolling.engine, b"k" * 32)
     site = registry.create(name="shop", display_name="Shop", now=START).site
     calls = SiteEnrollments(
-        enrolling.engine, enrolling.service, issuer_id=enrolling.downloads.issuing.id
+        enrolling.engine,
+        enrolling.service,
+        enrolling.administration,
+        issuer_id=enrolling.downloads.issuing.id,
     )
     request = EnrollmentRequest(user_id="u-1", email="u-1@example.jp")
     before = last_id(enrolling.engine)
@@ -456,7 +459,7 @@ def test_no_secret_reaches_the_log(enrolling: Enrolling) -> None:
     with pytest.raises(WrongSecretError):
         enrolling.service.reissue_with_secret_answer(cuid, wrong_answer, now=LATER)
     renewed = enrolling.service.reissue_with_secret_answer(cuid, answer, now=LATER)
-    again = enrolling.service.new_one_time_password(
+    again = enrolling.administration.new_one_time_password(
         enrolling.invite("bob").enrollment_id, now=LATER
     )
 

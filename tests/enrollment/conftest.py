@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from sqlalchemy import Engine
 
+from pwa_server.enrollment.administration import EnrollmentAdministration
 from pwa_server.enrollment.download import Delivery, Downloads, Platform
 from pwa_server.enrollment.policy import EnrollmentPolicy
 from pwa_server.enrollment.service import EnrollmentService, Invitation
@@ -24,6 +25,7 @@ from pwa_server.pki.profiles import Profile
 from pwa_server.pki.tls_identity import TlsFiles
 from pwa_server.runtime import (
     Services,
+    enrollment_administration,
     enrollment_service,
     profile_identifier_prefix,
     publication_urls,
@@ -39,6 +41,7 @@ class Enrolling:
 
     engine: Engine
     service: EnrollmentService
+    administration: EnrollmentAdministration
     downloads: Downloads
     policy: EnrollmentPolicy
     ocsp: OcspResponders
@@ -140,7 +143,14 @@ def enrolling(database_url: str, services: Services) -> Iterator[Enrolling]:
                 )
             ]
         )
-        service = enrollment_service(settings, engine, services.downloads.hashes)
-        yield Enrolling(engine, service, downloads, policy, responder)
+        hashes = services.downloads.hashes
+        yield Enrolling(
+            engine=engine,
+            service=enrollment_service(settings, engine, hashes),
+            administration=enrollment_administration(settings, engine, hashes),
+            downloads=downloads,
+            policy=policy,
+            ocsp=responder,
+        )
     finally:
         engine.dispose()

@@ -56,7 +56,7 @@ def test_unlock_forgets_guesses_in_flight_of_an_enrollment_that_is_not_locked(
     invitation = enrolling.invite()
     _crash_mid_check(enrolling, invitation.enrollment_id, enrolling.policy.max_failures)
 
-    unlocked = enrolling.service.unlock(invitation.enrollment_id, now=START)
+    unlocked = enrolling.administration.unlock(invitation.enrollment_id, now=START)
 
     assert (unlocked.status, unlocked.guesses_in_flight) == ("invited", 0)
     row = enrolling.service.verify_one_time_password(
@@ -77,7 +77,7 @@ def test_unlock_forgets_the_download_password_waits_of_the_enrollment(
     with pytest.raises(DownloadThrottledError):
         enrolling.download_from("192.0.2.7", cuid, password)
 
-    enrolling.service.unlock(invitation.enrollment_id, now=START)
+    enrolling.administration.unlock(invitation.enrollment_id, now=START)
 
     with enrolling.engine.connect() as connection:
         left = connection.execute(

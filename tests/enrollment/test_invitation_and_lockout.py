@@ -107,7 +107,7 @@ def test_unlock_forgets_the_failures_and_the_right_password_then_works(
     with pytest.raises(EnrollmentLockedError):
         enrolling.service.verify_one_time_password(invitation.enrollment_id, "1", now=START)
 
-    unlocked = enrolling.service.unlock(invitation.enrollment_id, now=START)
+    unlocked = enrolling.administration.unlock(invitation.enrollment_id, now=START)
 
     assert unlocked.status == "invited"
     assert unlocked.failed_attempts == 0
@@ -120,7 +120,7 @@ def test_unlock_forgets_the_failures_and_the_right_password_then_works(
 def test_unlocking_an_enrollment_that_is_not_locked_is_refused(enrolling: Enrolling) -> None:
     invitation = enrolling.invite()
     with pytest.raises(WrongStepError):
-        enrolling.service.unlock(invitation.enrollment_id, now=START)
+        enrolling.administration.unlock(invitation.enrollment_id, now=START)
 
 
 def test_a_right_password_resets_the_failure_count(enrolling: Enrolling) -> None:

@@ -44,7 +44,7 @@ def _subjects(enrolling: Enrolling) -> list[str]:
 def test_a_renewal_keeps_the_previous_certificate_valid(enrolling: Enrolling) -> None:
     invitation, password = enrolling.ready_to_download()
     first = _download(enrolling, invitation.certificate_user_id, password, START)
-    enrolling.service.renew(invitation.enrollment_id, now=LATER)
+    enrolling.administration.renew(invitation.enrollment_id, now=LATER)
     second = _download(enrolling, invitation.certificate_user_id, password, LATER)
     assert _statuses(enrolling) == {first: "valid", second: "valid"}
 
@@ -54,9 +54,9 @@ def test_a_reissue_after_a_renewal_revokes_the_previous_certificate_again(
 ) -> None:
     invitation, password = enrolling.ready_to_download()
     first = _download(enrolling, invitation.certificate_user_id, password, START)
-    enrolling.service.renew(invitation.enrollment_id, now=LATER)
+    enrolling.administration.renew(invitation.enrollment_id, now=LATER)
     second = _download(enrolling, invitation.certificate_user_id, password, LATER)
-    enrolling.service.reissue(invitation.enrollment_id, now=LATER)
+    enrolling.administration.reissue(invitation.enrollment_id, now=LATER)
     third = _download(enrolling, invitation.certificate_user_id, password, LATER)
     assert _statuses(enrolling) == {first: "revoked", second: "revoked", third: "valid"}
 
@@ -66,7 +66,7 @@ def test_a_renewed_certificate_is_valid_two_years_from_the_renewal_notice(
 ) -> None:
     invitation, password = enrolling.ready_to_download()
     _download(enrolling, invitation.certificate_user_id, password, START)
-    enrolling.service.renew(invitation.enrollment_id, now=LATER)
+    enrolling.administration.renew(invitation.enrollment_id, now=LATER)
     content = enrolling.downloads.download(
         certificate_user_id=invitation.certificate_user_id,
         download_password=password,
@@ -82,7 +82,7 @@ def test_renewal_mails_the_download_guide(enrolling: Enrolling) -> None:
     invitation, password = enrolling.ready_to_download()
     _download(enrolling, invitation.certificate_user_id, password, START)
     before = len(_subjects(enrolling))
-    enrolling.service.renew(invitation.enrollment_id, now=LATER)
+    enrolling.administration.renew(invitation.enrollment_id, now=LATER)
     assert len(_subjects(enrolling)) == before + 1
     assert _subjects(enrolling)[-1] == _subjects(enrolling)[1]  # the download guide again
 
@@ -90,14 +90,14 @@ def test_renewal_mails_the_download_guide(enrolling: Enrolling) -> None:
 def test_an_unused_invitation_cannot_be_renewed(enrolling: Enrolling) -> None:
     invitation = enrolling.invite()
     with pytest.raises(WrongStepError):
-        enrolling.service.renew(invitation.enrollment_id, now=START)
+        enrolling.administration.renew(invitation.enrollment_id, now=START)
 
 
 def test_resending_before_the_secret_question_mails_the_invitation_again(
     enrolling: Enrolling,
 ) -> None:
     invitation = enrolling.invite()
-    enrolling.service.resend_mail(invitation.enrollment_id, now=START)
+    enrolling.administration.resend_mail(invitation.enrollment_id, now=START)
     first, again = _subjects(enrolling)
     assert again == first
     with enrolling.engine.connect() as connection:
@@ -110,7 +110,7 @@ def test_resending_after_the_secret_question_mails_the_download_guide_again(
 ) -> None:
     enrolling.ready_to_download()
     [enrollment_id] = _enrollment_ids(enrolling)
-    enrolling.service.resend_mail(enrollment_id, now=START)
+    enrolling.administration.resend_mail(enrollment_id, now=START)
     invitation_mail, guide, again = _subjects(enrolling)
     assert again == guide != invitation_mail
 

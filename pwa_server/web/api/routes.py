@@ -78,7 +78,12 @@ _ENROLLMENT_REFUSALS: dict[int, tuple[str, type[BaseModel] | None]] = {
 
 
 def _site_enrollments(services: Services) -> SiteEnrollments:
-    return SiteEnrollments(services.engine, services.enrollments, issuer_id=services.issuing.id)
+    return SiteEnrollments(
+        services.engine,
+        services.enrollments,
+        services.enrollment_administration,
+        issuer_id=services.issuing.id,
+    )
 
 
 def _enrollment(row: EnrollmentRow) -> Enrollment:

@@ -139,7 +139,7 @@ async def enrollment_action(request: Request) -> Response:
     await confirmed_form(request, officer)
     services = app_context(request).services
     enrollment_id = request.path_params["enrollment_id"]
-    method = getattr(services.enrollments, action)
+    method = getattr(services.enrollment_administration, action)
     await run_in_threadpool(
         lambda: method(enrollment_id, now=services.now(), actor=Actor.officer(officer.id))
     )

@@ -14,7 +14,12 @@ import pytest
 from sqlalchemy import func, select
 
 from pwa_server.enrollment.errors import WrongSecretError
-from pwa_server.runtime import Services, enrollment_service, site_registry
+from pwa_server.runtime import (
+    Services,
+    enrollment_administration,
+    enrollment_service,
+    site_registry,
+)
 from pwa_server.store.database import create_database_engine, migrate
 from pwa_server.store.tables import idempotency_keys
 from tests.web.api.conftest import (
@@ -140,6 +145,9 @@ def on_each_database(database_url: str, services: Services) -> Iterator[SiteFact
             services,
             engine=engine,
             enrollments=enrollment_service(settings, engine, services.downloads.hashes),
+            enrollment_administration=enrollment_administration(
+                settings, engine, services.downloads.hashes
+            ),
             sites=site_registry(settings, engine),
         )
         with serving(over) as factory:
