@@ -8,7 +8,8 @@ import sys
 
 from pwa_server.names import for_terminal
 from pwa_server.officers.errors import OfficerError
-from pwa_server.officers.service import BOOTSTRAP_DISPLAY_NAME, OfficerService
+from pwa_server.officers.invitations import BOOTSTRAP_DISPLAY_NAME
+from pwa_server.officers.service import OfficerService
 from pwa_server.settings import Settings
 from pwa_server.store.database import check, create_database_engine
 
@@ -49,7 +50,7 @@ def run(settings: Settings, arguments: argparse.Namespace) -> int:
 
 
 def _bootstrap(service: OfficerService, name: str, now: dt.datetime) -> int:
-    link = service.bootstrap(now=now, display_name=name)
+    link = service.invitations.bootstrap(now=now, display_name=name)
     print("Open this link in a browser, with your security key, to register the first")
     print("security officer. It works once; running bootstrap again replaces it.")
     print()
@@ -60,7 +61,7 @@ def _bootstrap(service: OfficerService, name: str, now: dt.datetime) -> int:
 
 
 def _list(service: OfficerService) -> int:
-    officers = service.officers()
+    officers = service.roster.officers()
     for officer in officers:
         signed_in = (
             f"{officer.last_sign_in_at:%Y-%m-%d %H:%M}" if officer.last_sign_in_at else "never"
@@ -70,7 +71,7 @@ def _list(service: OfficerService) -> int:
             f"  [{officer.status}]"
             f"  last sign-in {signed_in}"
         )
-        for key in service.keys(officer.id):
+        for key in service.keys.of(officer.id):
             used = f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "never"
             label = for_terminal(key.label)
             print(f"  key {label}  added {key.created_at:%Y-%m-%d}  last used {used}")

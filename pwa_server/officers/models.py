@@ -7,7 +7,8 @@ import binascii
 import datetime as dt
 from dataclasses import dataclass
 
-from pwa_server.officers.errors import KeyNotFoundError
+from pwa_server.names import InvalidNameError, checked_name
+from pwa_server.officers.errors import InvalidOfficerInputError, KeyNotFoundError
 from pwa_server.officers.roles import Permission, Role, can
 from pwa_server.store.officers import ACTIVE, CredentialRow, OfficerRow
 
@@ -132,3 +133,12 @@ def decode_credential_id(text: str) -> bytes:
         return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError):
         raise KeyNotFoundError(text) from None
+
+
+def validated_name(field: str, value: str) -> str:
+    """`value` as a name (display name, key label); InvalidOfficerInputError naming `field`
+    when it is not one."""
+    try:
+        return checked_name(value)
+    except InvalidNameError as error:
+        raise InvalidOfficerInputError(field, str(error)) from None

@@ -53,8 +53,8 @@ def register(
     label: str = "blue key",
 ) -> Officer:
     """Open the invitation link and register `authenticator`'s new credential through it."""
-    ceremony = service.registration_options(invitation_token=token, now=now)
-    return service.register(
+    ceremony = service.invitations.registration_options(invitation_token=token, now=now)
+    return service.invitations.register(
         invitation_token=token,
         credential_json=authenticator.create(ceremony.options_json),
         expected_challenge=ceremony.challenge,
@@ -67,8 +67,8 @@ def sign_in(
     service: OfficerService, authenticator: SoftwareAuthenticator, now: dt.datetime
 ) -> Officer:
     """Sign in with the authenticator's newest credential."""
-    ceremony = service.authentication_options(now=now)
-    return service.authenticate(
+    ceremony = service.sign_in.options(now=now)
+    return service.sign_in.authenticate(
         credential_json=authenticator.get(ceremony.options_json),
         expected_challenge=ceremony.challenge,
         now=now,
@@ -85,7 +85,7 @@ class Member:
 
 def confirmation(service: OfficerService, member: Member, now: dt.datetime) -> StepUp:
     """A fresh assertion of the member's key, as the console asks before a change."""
-    ceremony = service.step_up_options(officer_id=member.officer.id, now=now)
+    ceremony = service.sign_in.step_up_options(officer_id=member.officer.id, now=now)
     return StepUp(member.key.get(ceremony.options_json), ceremony.challenge)
 
 
@@ -102,7 +102,7 @@ class Team:
 def first(service: OfficerService, clock: Clock) -> Member:
     """The first security officer, registered through the bootstrap link."""
     key = SoftwareAuthenticator(ORIGIN)
-    link = service.bootstrap(now=clock(), display_name="Aiko Security")
+    link = service.invitations.bootstrap(now=clock(), display_name="Aiko Security")
     return Member(register(service, key, link.token, clock()), key)
 
 
@@ -110,7 +110,7 @@ def first(service: OfficerService, clock: Clock) -> Member:
 def team(service: OfficerService, clock: Clock, first: Member) -> Team:
     members = {}
     for role, name in ((Role.REGISTRATION_OFFICER, "Ren"), (Role.AUDITOR, "Aya")):
-        link = service.invite(
+        link = service.invitations.invite(
             by_officer_id=first.officer.id, role=role, display_name=name, now=clock()
         )
         key = SoftwareAuthenticator(ORIGIN)

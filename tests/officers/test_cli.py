@@ -47,7 +47,7 @@ def test_bootstrap_prints_a_one_time_link_and_its_expiry(
     expires = dt.datetime.strptime(expiry.group(1), "%Y-%m-%d %H:%M").replace(tzinfo=dt.UTC)
     assert dt.timedelta(minutes=59) <= expires - before <= dt.timedelta(hours=1)
     service = OfficerService.from_settings(settings, engine)
-    invitation = service.invitation(token=match.group(1), now=dt.datetime.now(dt.UTC))
+    invitation = service.invitations.offer(token=match.group(1), now=dt.datetime.now(dt.UTC))
     assert invitation.display_name == "Aiko Security"
 
 
@@ -57,7 +57,10 @@ def test_bootstrap_once_an_officer_exists_is_refused_in_one_line(
     service = OfficerService.from_settings(settings, engine)
     now = dt.datetime.now(dt.UTC)
     register(
-        service, SoftwareAuthenticator(service.party.origin), service.bootstrap(now=now).token, now
+        service,
+        SoftwareAuthenticator(service.party.origin),
+        service.invitations.bootstrap(now=now).token,
+        now,
     )
 
     assert run(settings, "bootstrap") == 1
@@ -78,7 +81,7 @@ def test_list_shows_the_officers_and_their_keys(
     officer = register(
         service,
         SoftwareAuthenticator(service.party.origin),
-        service.bootstrap(now=now, display_name="Aiko Security").token,
+        service.invitations.bootstrap(now=now, display_name="Aiko Security").token,
         now,
         label="blue key",
     )

@@ -25,7 +25,7 @@ from tests.officers.conftest import ORIGIN, RP_ID, Clock, Member, Team, register
 @pytest.fixture
 def second(service: OfficerService, clock: Clock, first: Member) -> Member:
     """The second security officer, invited while the first was alone (bootstrap)."""
-    link = service.invite(
+    link = service.invitations.invite(
         by_officer_id=first.officer.id,
         role=Role.SECURITY_OFFICER,
         display_name="Kenji Security",
@@ -46,43 +46,43 @@ def test_a_security_officer_inviting_a_second_self_cannot_register_it_alone(
     service: OfficerService, clock: Clock, first: Member, second: Member
 ) -> None:
     sockpuppet = SoftwareAuthenticator(ORIGIN)
-    link = service.invite(
+    link = service.invitations.invite(
         by_officer_id=first.officer.id,
         role=Role.SECURITY_OFFICER,
         display_name="Aiko Again",
         now=clock(),
     )
-    [pending] = service.pending_invitations(now=clock())
+    [pending] = service.invitations.pending(now=clock())
 
     with pytest.raises(InvitationAwaitingApprovalError):
         register(service, sockpuppet, link.token, clock())
     with pytest.raises(InvitationApprovalRefusedError, match="another security officer"):
-        service.approve_invitation(
+        service.invitations.approve(
             by_officer_id=first.officer.id, invitation_id=pending.id, now=clock()
         )
     with pytest.raises(InvitationAwaitingApprovalError):
         register(service, sockpuppet, link.token, clock())
-    assert [officer.display_name for officer in service.officers()] == [
+    assert [officer.display_name for officer in service.roster.officers()] == [
         "Aiko Security",
         "Kenji Security",
     ]
     assert link.awaiting_approvals == 1
-    assert service.invitation(token=link.token, now=clock()).awaiting_approvals == 1
+    assert service.invitations.offer(token=link.token, now=clock()).awaiting_approvals == 1
 
 
 def test_another_security_officers_approval_lets_the_invited_one_register(
     service: OfficerService, clock: Clock, first: Member, second: Member
 ) -> None:
-    link = service.invite(
+    link = service.invitations.invite(
         by_officer_id=first.officer.id, role=Role.SECURITY_OFFICER, display_name="Mei", now=clock()
     )
-    [pending] = service.pending_invitations(now=clock())
+    [pending] = service.invitations.pending(now=clock())
 
-    service.approve_invitation(
+    service.invitations.approve(
         by_officer_id=second.officer.id, invitation_id=pending.id, now=clock()
     )
 
-    assert service.pending_invitations(now=clock()) == []
+    assert service.invitations.pending(now=clock()) == []
     joined = register(service, SoftwareAuthenticator(ORIGIN), link.token, clock())
     assert joined.role is Role.SECURITY_OFFICER
     [approval] = events(service.engine, limit=1, action="approval.granted")
@@ -103,11 +103,11 @@ def test_the_second_security_officer_of_the_bootstrap_joins_at_once_and_is_audit
 def test_invitations_of_other_roles_need_no_approval(
     service: OfficerService, clock: Clock, first: Member, second: Member
 ) -> None:
-    link = service.invite(
+    link = service.invitations.invite(
         by_officer_id=first.officer.id, role=Role.AUDITOR, display_name="Aya", now=clock()
     )
 
-    assert service.pending_invitations(now=clock()) == []
+    assert service.invitations.pending(now=clock()) == []
     assert register(service, SoftwareAuthenticator(ORIGIN), link.token, clock()).active
     assert invited_events(service)[0] == {"role": "auditor", "approvals_required": 1}
 
@@ -120,35 +120,35 @@ def test_an_invitation_needs_m_approvals_each_counted_once(
     )
     members = [team.security]
     for name in ("Kenji", "Mei"):
-        link = service.invite(
+        link = service.invitations.invite(
             by_officer_id=team.security.officer.id,
             role=Role.SECURITY_OFFICER,
             display_name=name,
             now=clock(),
         )
-        for pending in service.pending_invitations(now=clock()):
-            service.approve_invitation(
+        for pending in service.invitations.pending(now=clock()):
+            service.invitations.approve(
                 by_officer_id=members[-1].officer.id, invitation_id=pending.id, now=clock()
             )
         key = SoftwareAuthenticator(ORIGIN)
         members.append(Member(register(service, key, link.token, clock()), key))
-    link = service.invite(
+    link = service.invitations.invite(
         by_officer_id=team.security.officer.id,
         role=Role.SECURITY_OFFICER,
         display_name="Yui",
         now=clock(),
     )
-    [pending] = service.pending_invitations(now=clock())
+    [pending] = service.invitations.pending(now=clock())
     kenji, mei = members[1].officer.id, members[2].officer.id
 
-    service.approve_invitation(by_officer_id=kenji, invitation_id=pending.id, now=clock())
+    service.invitations.approve(by_officer_id=kenji, invitation_id=pending.id, now=clock())
     with pytest.raises(InvitationApprovalRefusedError, match="already"):
-        service.approve_invitation(by_officer_id=kenji, invitation_id=pending.id, now=clock())
+        service.invitations.approve(by_officer_id=kenji, invitation_id=pending.id, now=clock())
     with pytest.raises(PermissionDeniedError):
-        service.approve_invitation(
+        service.invitations.approve(
             by_officer_id=team.auditor.officer.id, invitation_id=pending.id, now=clock()
         )
     with pytest.raises(InvitationAwaitingApprovalError):
         register(service, SoftwareAuthenticator(ORIGIN), link.token, clock())
-    service.approve_invitation(by_officer_id=mei, invitation_id=pending.id, now=clock())
+    service.invitations.approve(by_officer_id=mei, invitation_id=pending.id, now=clock())
     assert register(service, SoftwareAuthenticator(ORIGIN), link.token, clock()).active

@@ -42,14 +42,14 @@ def invitation_count(engine: Engine) -> int:
 def test_the_bootstrap_link_registers_the_first_security_officer(
     service: OfficerService, clock: Clock
 ) -> None:
-    link = service.bootstrap(now=clock(), display_name="Aiko Security")
+    link = service.invitations.bootstrap(now=clock(), display_name="Aiko Security")
 
     officer = register(service, SoftwareAuthenticator(ORIGIN), link.token, clock())
 
     assert officer.role is Role.SECURITY_OFFICER
     assert officer.display_name == "Aiko Security"
     assert officer.active
-    assert [officer.id] == [listed.id for listed in service.officers()]
+    assert [officer.id] == [listed.id for listed in service.roster.officers()]
 
 
 def test_the_link_is_the_public_url_with_a_token_of_32_random_bytes_valid_one_hour(
@@ -57,7 +57,7 @@ def test_the_link_is_the_public_url_with_a_token_of_32_random_bytes_valid_one_ho
 ) -> None:
     now = clock()
 
-    link = service.bootstrap(now=now)
+    link = service.invitations.bootstrap(now=now)
 
     assert link.url == f"{ORIGIN}/officer/register/{link.token}"
     assert len(link.token) == 43  # 32 bytes in unpadded base64url
@@ -67,7 +67,7 @@ def test_the_link_is_the_public_url_with_a_token_of_32_random_bytes_valid_one_ho
 def test_only_the_hash_of_the_token_is_stored(
     service: OfficerService, engine: Engine, clock: Clock
 ) -> None:
-    link = service.bootstrap(now=clock())
+    link = service.invitations.bootstrap(now=clock())
 
     with engine.connect() as connection:
         row = connection.execute(select(officer_invitations)).one()
@@ -76,37 +76,37 @@ def test_only_the_hash_of_the_token_is_stored(
 
 
 def test_the_bootstrap_link_works_once(service: OfficerService, clock: Clock) -> None:
-    link = service.bootstrap(now=clock())
+    link = service.invitations.bootstrap(now=clock())
     register(service, SoftwareAuthenticator(ORIGIN), link.token, clock())
 
     with pytest.raises(InvitationUsedError):
-        service.registration_options(invitation_token=link.token, now=clock())
+        service.invitations.registration_options(invitation_token=link.token, now=clock())
     with pytest.raises(InvitationUsedError):
-        service.invitation(token=link.token, now=clock())
+        service.invitations.offer(token=link.token, now=clock())
 
 
 def test_a_used_link_refuses_a_registration_begun_before_it_was_used(
     service: OfficerService, clock: Clock
 ) -> None:
-    link = service.bootstrap(now=clock())
+    link = service.invitations.bootstrap(now=clock())
     late = SoftwareAuthenticator(ORIGIN)
-    ceremony = service.registration_options(invitation_token=link.token, now=clock())
+    ceremony = service.invitations.registration_options(invitation_token=link.token, now=clock())
     register(service, SoftwareAuthenticator(ORIGIN), link.token, clock())
 
     with pytest.raises(InvitationUsedError):
-        service.register(
+        service.invitations.register(
             invitation_token=link.token,
             credential_json=late.create(ceremony.options_json),
             expected_challenge=ceremony.challenge,
             label="late key",
             now=clock(),
         )
-    assert len(service.officers()) == 1
+    assert len(service.roster.officers()) == 1
 
 
 def test_the_bootstrap_link_works_within_its_hour(service: OfficerService, clock: Clock) -> None:
     created = clock()
-    link = service.bootstrap(now=created)
+    link = service.invitations.bootstrap(now=created)
 
     officer = register(
         service, SoftwareAuthenticator(ORIGIN), link.token, created + HOUR - dt.timedelta(seconds=1)
@@ -119,23 +119,23 @@ def test_the_bootstrap_link_stops_working_after_an_hour(
     service: OfficerService, clock: Clock
 ) -> None:
     created = clock()
-    link = service.bootstrap(now=created)
+    link = service.invitations.bootstrap(now=created)
 
     with pytest.raises(InvitationExpiredError):
-        service.registration_options(invitation_token=link.token, now=created + HOUR)
+        service.invitations.registration_options(invitation_token=link.token, now=created + HOUR)
 
 
 def test_a_registration_begun_in_the_hour_is_refused_when_it_ends_after_it(
     service: OfficerService, engine: Engine, clock: Clock
 ) -> None:
     created = clock()
-    link = service.bootstrap(now=created)
+    link = service.invitations.bootstrap(now=created)
     begun = created + HOUR - dt.timedelta(seconds=30)
-    ceremony = service.registration_options(invitation_token=link.token, now=begun)
+    ceremony = service.invitations.registration_options(invitation_token=link.token, now=begun)
     response = SoftwareAuthenticator(ORIGIN).create(ceremony.options_json)
 
     with pytest.raises(InvitationExpiredError):
-        service.register(
+        service.invitations.register(
             invitation_token=link.token,
             credential_json=response,
             expected_challenge=ceremony.challenge,
@@ -149,12 +149,12 @@ def test_bootstrap_is_refused_once_an_officer_exists(
     service: OfficerService, clock: Clock, first: Member
 ) -> None:
     with pytest.raises(BootstrapRefusedError, match="officers exist already"):
-        service.bootstrap(now=clock())
+        service.invitations.bootstrap(now=clock())
 
 
 def test_a_new_bootstrap_link_replaces_the_older_one(service: OfficerService, clock: Clock) -> None:
-    older = service.bootstrap(now=clock())
-    newer = service.bootstrap(now=clock())
+    older = service.invitations.bootstrap(now=clock())
+    newer = service.invitations.bootstrap(now=clock())
 
     with pytest.raises(InvitationExpiredError):
         register(service, SoftwareAuthenticator(ORIGIN), older.token, clock())
@@ -162,19 +162,19 @@ def test_a_new_bootstrap_link_replaces_the_older_one(service: OfficerService, cl
 
 
 def test_an_unknown_token_is_refused(service: OfficerService, clock: Clock) -> None:
-    service.bootstrap(now=clock())
+    service.invitations.bootstrap(now=clock())
 
     with pytest.raises(InvitationNotFoundError):
-        service.registration_options(invitation_token="not-a-token", now=clock())
+        service.invitations.registration_options(invitation_token="not-a-token", now=clock())
 
 
 def test_the_invitation_page_shows_role_name_and_expiry(
     service: OfficerService, clock: Clock
 ) -> None:
     created = clock()
-    link = service.bootstrap(now=created, display_name="  Aiko   Security ")
+    link = service.invitations.bootstrap(now=created, display_name="  Aiko   Security ")
 
-    invitation = service.invitation(token=link.token, now=clock())
+    invitation = service.invitations.offer(token=link.token, now=clock())
 
     assert (invitation.role, invitation.display_name) == (Role.SECURITY_OFFICER, "Aiko Security")
     assert invitation.expires_at == created + HOUR
@@ -184,7 +184,7 @@ def test_the_invitation_page_shows_role_name_and_expiry(
 def test_a_security_officer_invites_officers_of_every_role(
     service: OfficerService, clock: Clock, first: Member, role: Role
 ) -> None:
-    link = service.invite(
+    link = service.invitations.invite(
         by_officer_id=first.officer.id, role=role, display_name="New Officer", now=clock()
     )
 
@@ -198,10 +198,10 @@ def test_an_invitation_link_works_once_and_for_an_hour(
     service: OfficerService, clock: Clock, first: Member
 ) -> None:
     created = clock()
-    used = service.invite(
+    used = service.invitations.invite(
         by_officer_id=first.officer.id, role=Role.AUDITOR, display_name="Aya", now=created
     )
-    unused = service.invite(
+    unused = service.invitations.invite(
         by_officer_id=first.officer.id, role=Role.AUDITOR, display_name="Eri", now=created
     )
     register(service, SoftwareAuthenticator(ORIGIN), used.token, clock())
@@ -220,7 +220,7 @@ def test_only_who_may_invite_officers_invites(
     before = invitation_count(engine)
 
     with pytest.raises(PermissionDeniedError, match="may not invite officers"):
-        service.invite(
+        service.invitations.invite(
             by_officer_id=member.officer.id,
             role=Role.SECURITY_OFFICER,
             display_name="Mallory",
@@ -232,17 +232,17 @@ def test_only_who_may_invite_officers_invites(
 def test_a_disabled_officer_cannot_invite(
     service: OfficerService, clock: Clock, team: Team
 ) -> None:
-    second = service.invite(
+    second = service.invitations.invite(
         by_officer_id=team.security.officer.id,
         role=Role.SECURITY_OFFICER,
         display_name="Second",
         now=clock(),
     )
     other = register(service, SoftwareAuthenticator(ORIGIN), second.token, clock())
-    service.disable(by_officer_id=other.id, officer_id=team.security.officer.id, now=clock())
+    service.roster.disable(by_officer_id=other.id, officer_id=team.security.officer.id, now=clock())
 
     with pytest.raises(OfficerDisabledError):
-        service.invite(
+        service.invitations.invite(
             by_officer_id=team.security.officer.id,
             role=Role.AUDITOR,
             display_name="Late",
@@ -253,18 +253,18 @@ def test_a_disabled_officer_cannot_invite(
 def test_disabling_an_officer_ends_the_links_they_sent(
     service: OfficerService, clock: Clock, first: Member
 ) -> None:
-    second = service.invite(
+    second = service.invitations.invite(
         by_officer_id=first.officer.id, role=Role.SECURITY_OFFICER, display_name="Bo", now=clock()
     )
     other = register(service, SoftwareAuthenticator(ORIGIN), second.token, clock())
-    pending = service.invite(
+    pending = service.invitations.invite(
         by_officer_id=first.officer.id, role=Role.AUDITOR, display_name="Aya", now=clock()
     )
 
-    service.disable(by_officer_id=other.id, officer_id=first.officer.id, now=clock())
+    service.roster.disable(by_officer_id=other.id, officer_id=first.officer.id, now=clock())
 
     with pytest.raises(InvitationExpiredError):
-        service.invitation(token=pending.token, now=clock())
+        service.invitations.offer(token=pending.token, now=clock())
 
 
 @pytest.mark.parametrize("name", ["", "   ", "x" * 256])
@@ -272,7 +272,7 @@ def test_a_display_name_is_required_and_bounded(
     service: OfficerService, clock: Clock, first: Member, name: str
 ) -> None:
     with pytest.raises(InvalidOfficerInputError, match="display_name"):
-        service.invite(
+        service.invitations.invite(
             by_officer_id=first.officer.id, role=Role.AUDITOR, display_name=name, now=clock()
         )
 
@@ -280,11 +280,11 @@ def test_a_display_name_is_required_and_bounded(
 def test_one_link_submitted_at_once_from_several_places_registers_one_officer(
     service: OfficerService, engine: Engine, clock: Clock
 ) -> None:
-    link = service.bootstrap(now=clock())
+    link = service.invitations.bootstrap(now=clock())
     now = clock()
     attempts = []
     for _ in range(4):
-        ceremony = service.registration_options(invitation_token=link.token, now=now)
+        ceremony = service.invitations.registration_options(invitation_token=link.token, now=now)
         attempts.append((SoftwareAuthenticator(ORIGIN).create(ceremony.options_json), ceremony))
     barrier = threading.Barrier(len(attempts))
     outcomes: list[object] = []
@@ -293,7 +293,7 @@ def test_one_link_submitted_at_once_from_several_places_registers_one_officer(
         barrier.wait()
         try:
             outcomes.append(
-                service.register(
+                service.invitations.register(
                     invitation_token=link.token,
                     credential_json=response,
                     expected_challenge=challenge,

@@ -104,10 +104,12 @@ def add_member(
 ) -> Member:
     """An officer invited by `by` (the invitation approved by `approved_by` where a security
     officer's needs it), registered with an authenticator of their own."""
-    link = service.invite(by_officer_id=by.officer.id, role=role, display_name=name, now=clock())
+    link = service.invitations.invite(
+        by_officer_id=by.officer.id, role=role, display_name=name, now=clock()
+    )
     if approved_by is not None:
-        [pending] = service.pending_invitations(now=clock())
-        service.approve_invitation(
+        [pending] = service.invitations.pending(now=clock())
+        service.invitations.approve(
             by_officer_id=approved_by.officer.id, invitation_id=pending.id, now=clock()
         )
     key = SoftwareAuthenticator(ORIGIN)
@@ -128,8 +130,8 @@ def step_up_and_approve(
     clock: Clock,
 ) -> KeyCeremony:
     """What the console does: a fresh assertion of the officer's key, then the approval."""
-    options = service.step_up_options(officer_id=member.officer.id, now=clock())
-    officer = service.step_up(
+    options = service.sign_in.step_up_options(officer_id=member.officer.id, now=clock())
+    officer = service.sign_in.step_up(
         officer_id=member.officer.id,
         credential_json=member.key.get(options.options_json),
         expected_challenge=options.challenge,
@@ -380,7 +382,9 @@ def test_an_approval_of_an_officer_disabled_since_no_longer_counts(
     ceremony = ceremonies.propose(officer_id=first.officer.id, kind=NEW, now=clock())
     ceremonies.approve(ceremony_id=ceremony.id, officer_id=second.officer.id, now=clock())
 
-    service.disable(by_officer_id=first.officer.id, officer_id=second.officer.id, now=clock())
+    service.roster.disable(
+        by_officer_id=first.officer.id, officer_id=second.officer.id, now=clock()
+    )
 
     with pytest.raises(ApprovalsMissingError, match="has 1: 1 more"):
         ceremonies.execute(ceremony_id=ceremony.id, officer_id=first.officer.id, now=clock())

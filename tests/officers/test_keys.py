@@ -42,8 +42,8 @@ def add_key(
     now: dt.datetime,
     label: str = "spare key",
 ) -> None:
-    ceremony = service.add_key_options(officer_id=member.officer.id, now=now)
-    service.add_key(
+    ceremony = service.keys.add_options(officer_id=member.officer.id, now=now)
+    service.keys.add(
         officer_id=member.officer.id,
         credential_json=authenticator.create(ceremony.options_json),
         expected_challenge=ceremony.challenge,
@@ -56,10 +56,12 @@ def add_key(
 def test_registration_options_require_user_verification_and_ask_for_no_attestation(
     service: OfficerService, clock: Clock
 ) -> None:
-    link = service.bootstrap(now=clock())
+    link = service.invitations.bootstrap(now=clock())
 
     options = json.loads(
-        service.registration_options(invitation_token=link.token, now=clock()).options_json
+        service.invitations.registration_options(
+            invitation_token=link.token, now=clock()
+        ).options_json
     )
 
     assert options["rp"] == {"id": RP_ID, "name": "Shomei"}
@@ -74,19 +76,19 @@ def test_registration_options_require_user_verification_and_ask_for_no_attestati
 def test_a_registration_without_user_verification_is_refused_and_the_link_stays_open(
     service: OfficerService, clock: Clock
 ) -> None:
-    link = service.bootstrap(now=clock())
-    ceremony = service.registration_options(invitation_token=link.token, now=clock())
+    link = service.invitations.bootstrap(now=clock())
+    ceremony = service.invitations.registration_options(invitation_token=link.token, now=clock())
     unverified = SoftwareAuthenticator(ORIGIN).create(ceremony.options_json, user_verified=False)
 
     with pytest.raises(RegistrationRefusedError, match="User verification is required"):
-        service.register(
+        service.invitations.register(
             invitation_token=link.token,
             credential_json=unverified,
             expected_challenge=ceremony.challenge,
             label="key",
             now=clock(),
         )
-    assert service.officers() == []
+    assert service.roster.officers() == []
     assert register(service, SoftwareAuthenticator(ORIGIN), link.token, clock()).active
 
 
@@ -101,12 +103,12 @@ def test_a_registration_without_user_verification_is_refused_and_the_link_stays_
 def test_a_registration_for_another_origin_rp_or_challenge_is_refused(
     service: OfficerService, clock: Clock, tamper: dict[str, Any], message: str
 ) -> None:
-    link = service.bootstrap(now=clock())
-    ceremony = service.registration_options(invitation_token=link.token, now=clock())
+    link = service.invitations.bootstrap(now=clock())
+    ceremony = service.invitations.registration_options(invitation_token=link.token, now=clock())
     response = SoftwareAuthenticator(ORIGIN).create(ceremony.options_json, **tamper)
 
     with pytest.raises(RegistrationRefusedError, match=message):
-        service.register(
+        service.invitations.register(
             invitation_token=link.token,
             credential_json=response,
             expected_challenge=ceremony.challenge,
@@ -119,11 +121,11 @@ def test_a_registration_for_another_origin_rp_or_challenge_is_refused(
 def test_a_malformed_registration_response_is_refused(
     service: OfficerService, clock: Clock, garbage: str
 ) -> None:
-    link = service.bootstrap(now=clock())
-    ceremony = service.registration_options(invitation_token=link.token, now=clock())
+    link = service.invitations.bootstrap(now=clock())
+    ceremony = service.invitations.registration_options(invitation_token=link.token, now=clock())
 
     with pytest.raises(RegistrationRefusedError):
-        service.register(
+        service.invitations.register(
             invitation_token=link.token,
             credential_json=garbage,
             expected_challenge=ceremony.challenge,
@@ -135,13 +137,13 @@ def test_a_malformed_registration_response_is_refused(
 def test_a_registration_answered_after_the_challenge_expired_is_refused(
     service: OfficerService, clock: Clock
 ) -> None:
-    link = service.bootstrap(now=clock())
-    ceremony = service.registration_options(invitation_token=link.token, now=clock())
+    link = service.invitations.bootstrap(now=clock())
+    ceremony = service.invitations.registration_options(invitation_token=link.token, now=clock())
     response = SoftwareAuthenticator(ORIGIN).create(ceremony.options_json)
     clock.advance(dt.timedelta(minutes=6))
 
     with pytest.raises(ChallengeExpiredError):
-        service.register(
+        service.invitations.register(
             invitation_token=link.token,
             credential_json=response,
             expected_challenge=ceremony.challenge,
@@ -152,7 +154,7 @@ def test_a_registration_answered_after_the_challenge_expired_is_refused(
 
 @pytest.mark.parametrize("label", ["", "  ", "k" * 256])
 def test_a_key_needs_a_label(service: OfficerService, clock: Clock, label: str) -> None:
-    link = service.bootstrap(now=clock())
+    link = service.invitations.bootstrap(now=clock())
 
     with pytest.raises(InvalidOfficerInputError, match="label"):
         register(service, SoftwareAuthenticator(ORIGIN), link.token, clock(), label=label)
@@ -161,7 +163,7 @@ def test_a_key_needs_a_label(service: OfficerService, clock: Clock, label: str) 
 def test_the_key_is_stored_with_its_label_transports_and_counter(
     service: OfficerService, first: Member
 ) -> None:
-    [key] = service.keys(first.officer.id)
+    [key] = service.keys.of(first.officer.id)
 
     assert key.label == "blue key"
     assert key.transports == ("usb",)
@@ -182,7 +184,7 @@ def test_an_officer_adds_a_second_key_and_signs_in_with_either(
     spare = SoftwareAuthenticator(ORIGIN, transports=("nfc", "usb"))
     add_key(service, first, spare, clock())
 
-    assert [key.label for key in service.keys(first.officer.id)] == ["blue key", "spare key"]
+    assert [key.label for key in service.keys.of(first.officer.id)] == ["blue key", "spare key"]
     assert sign_in(service, spare, clock()).id == first.officer.id
     assert sign_in(service, first.key, clock()).id == first.officer.id
 
@@ -190,7 +192,7 @@ def test_an_officer_adds_a_second_key_and_signs_in_with_either(
 def test_adding_a_key_excludes_the_keys_already_registered(
     service: OfficerService, clock: Clock, first: Member
 ) -> None:
-    ceremony = service.add_key_options(officer_id=first.officer.id, now=clock())
+    ceremony = service.keys.add_options(officer_id=first.officer.id, now=clock())
     options = json.loads(ceremony.options_json)
 
     assert options["excludeCredentials"] == [
@@ -209,9 +211,9 @@ def test_a_key_registered_already_is_refused(
     service: OfficerService, clock: Clock, first: Member, team: Team
 ) -> None:
     # The same registration response submitted again, by another officer.
-    ceremony = service.add_key_options(officer_id=team.auditor.officer.id, now=clock())
+    ceremony = service.keys.add_options(officer_id=team.auditor.officer.id, now=clock())
     response = SoftwareAuthenticator(ORIGIN).create(ceremony.options_json)
-    service.add_key(
+    service.keys.add(
         officer_id=team.auditor.officer.id,
         credential_json=response,
         expected_challenge=ceremony.challenge,
@@ -221,7 +223,7 @@ def test_a_key_registered_already_is_refused(
     )
 
     with pytest.raises(RegistrationRefusedError, match="registered already"):
-        service.add_key(
+        service.keys.add(
             officer_id=first.officer.id,
             credential_json=response,
             expected_challenge=ceremony.challenge,
@@ -229,7 +231,7 @@ def test_a_key_registered_already_is_refused(
             confirmation=confirmation(service, first, clock()),
             now=clock(),
         )
-    assert len(service.keys(first.officer.id)) == 1
+    assert len(service.keys.of(first.officer.id)) == 1
 
 
 def test_a_removed_key_no_longer_signs_in(
@@ -238,11 +240,11 @@ def test_a_removed_key_no_longer_signs_in(
     spare = SoftwareAuthenticator(ORIGIN)
     add_key(service, first, spare, clock())
 
-    service.remove_key(
+    service.keys.remove(
         officer_id=first.officer.id, credential_id=spare.credentials[0].credential_id, now=clock()
     )
 
-    assert [key.label for key in service.keys(first.officer.id)] == ["blue key"]
+    assert [key.label for key in service.keys.of(first.officer.id)] == ["blue key"]
     with pytest.raises(UnknownCredentialError):
         sign_in(service, spare, clock())
 
@@ -251,13 +253,13 @@ def test_the_last_key_cannot_be_removed(
     service: OfficerService, clock: Clock, first: Member
 ) -> None:
     with pytest.raises(LastKeyError):
-        service.remove_key(
+        service.keys.remove(
             officer_id=first.officer.id,
             credential_id=first.key.credentials[0].credential_id,
             now=clock(),
         )
 
-    assert len(service.keys(first.officer.id)) == 1
+    assert len(service.keys.of(first.officer.id)) == 1
     assert sign_in(service, first.key, clock()).id == first.officer.id
 
 
@@ -267,26 +269,26 @@ def test_an_officer_cannot_remove_another_officers_key(
     add_key(service, team.auditor, SoftwareAuthenticator(ORIGIN), clock())
 
     with pytest.raises(KeyNotFoundError):
-        service.remove_key(
+        service.keys.remove(
             officer_id=team.security.officer.id,
             credential_id=team.auditor.key.credentials[0].credential_id,
             now=clock(),
         )
-    assert len(service.keys(team.auditor.officer.id)) == 2
+    assert len(service.keys.of(team.auditor.officer.id)) == 2
 
 
 def test_removing_two_keys_at_once_leaves_one(
     service: OfficerService, clock: Clock, first: Member
 ) -> None:
     add_key(service, first, SoftwareAuthenticator(ORIGIN), clock())
-    ids = [key.credential_id for key in service.keys(first.officer.id)]
+    ids = [key.credential_id for key in service.keys.of(first.officer.id)]
     barrier = threading.Barrier(len(ids))
     refusals: list[OfficerError] = []
 
     def remove(credential_id: bytes) -> None:
         barrier.wait()
         try:
-            service.remove_key(
+            service.keys.remove(
                 officer_id=first.officer.id, credential_id=credential_id, now=clock.current
             )
         except OfficerError as error:
@@ -298,7 +300,7 @@ def test_removing_two_keys_at_once_leaves_one(
     for thread in threads:
         thread.join()
 
-    assert len(service.keys(first.officer.id)) == 1
+    assert len(service.keys.of(first.officer.id)) == 1
     assert [type(error) for error in refusals] == [LastKeyError]
 
 
@@ -310,10 +312,10 @@ def test_adding_a_key_without_a_fresh_assertion_of_a_registered_key_is_refused(
     service: OfficerService, clock: Clock, first: Member
 ) -> None:
     intruder = SoftwareAuthenticator(ORIGIN)
-    ceremony = service.add_key_options(officer_id=first.officer.id, now=clock())
+    ceremony = service.keys.add_options(officer_id=first.officer.id, now=clock())
     response = intruder.create(ceremony.options_json)
     # The new key answering the step-up itself, and the officer's key two minutes late.
-    own = service.step_up_options(officer_id=first.officer.id, now=clock())
+    own = service.sign_in.step_up_options(officer_id=first.officer.id, now=clock())
     late = confirmation(service, first, clock())
     clock.advance(dt.timedelta(minutes=2))
     attempts = [
@@ -323,7 +325,7 @@ def test_adding_a_key_without_a_fresh_assertion_of_a_registered_key_is_refused(
 
     for attempt in attempts:
         with pytest.raises((UnknownCredentialError, ChallengeExpiredError)):
-            service.add_key(
+            service.keys.add(
                 officer_id=first.officer.id,
                 credential_json=response,
                 expected_challenge=ceremony.challenge,
@@ -331,7 +333,7 @@ def test_adding_a_key_without_a_fresh_assertion_of_a_registered_key_is_refused(
                 confirmation=attempt,
                 now=clock(),
             )
-    assert [key.label for key in service.keys(first.officer.id)] == ["blue key"]
+    assert [key.label for key in service.keys.of(first.officer.id)] == ["blue key"]
 
 
 def test_adding_and_removing_a_key_are_audited_with_the_change(
@@ -339,7 +341,7 @@ def test_adding_and_removing_a_key_are_audited_with_the_change(
 ) -> None:
     spare = SoftwareAuthenticator(ORIGIN)
     add_key(service, first, spare, clock(), label="drawer key")
-    service.remove_key(
+    service.keys.remove(
         officer_id=first.officer.id,
         credential_id=spare.credentials[0].credential_id,
         now=clock(),

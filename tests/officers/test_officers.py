@@ -33,7 +33,7 @@ from tests.officers.conftest import ORIGIN, START, Clock, Member, Team, register
 
 
 def second_security_officer(service: OfficerService, clock: Clock, first: Member) -> Officer:
-    link = service.invite(
+    link = service.invitations.invite(
         by_officer_id=first.officer.id,
         role=Role.SECURITY_OFFICER,
         display_name="Bo Security",
@@ -45,21 +45,21 @@ def second_security_officer(service: OfficerService, clock: Clock, first: Member
 def test_officers_are_listed_in_the_order_they_registered(
     service: OfficerService, team: Team
 ) -> None:
-    listed = service.officers()
+    listed = service.roster.officers()
 
     assert [(officer.display_name, officer.role) for officer in listed] == [
         ("Aiko Security", Role.SECURITY_OFFICER),
         ("Ren", Role.REGISTRATION_OFFICER),
         ("Aya", Role.AUDITOR),
     ]
-    assert service.officer(listed[1].id) == listed[1]
-    assert service.has_officers()
+    assert service.roster.officer(listed[1].id) == listed[1]
+    assert service.roster.has_officers()
 
 
 def test_an_unknown_officer_is_not_found(service: OfficerService) -> None:
-    assert not service.has_officers()
+    assert not service.roster.has_officers()
     with pytest.raises(OfficerNotFoundError):
-        service.officer("nobody")
+        service.roster.officer("nobody")
 
 
 @pytest.mark.parametrize("permission", list(Permission))
@@ -70,34 +70,36 @@ def test_require_grants_exactly_what_the_role_can(
     officer = getattr(team, member).officer
 
     if can(officer.role, permission):
-        assert service.require(officer_id=officer.id, permission=permission) == officer
+        assert service.roster.require(officer_id=officer.id, permission=permission) == officer
     else:
         with pytest.raises(PermissionDeniedError):
-            service.require(officer_id=officer.id, permission=permission)
+            service.roster.require(officer_id=officer.id, permission=permission)
 
 
 def test_a_disabled_officer_may_do_nothing(
     service: OfficerService, clock: Clock, team: Team
 ) -> None:
-    disabled = service.disable(
+    disabled = service.roster.disable(
         by_officer_id=team.security.officer.id, officer_id=team.auditor.officer.id, now=clock()
     )
 
     assert (disabled.status, disabled.active) == ("disabled", False)
     assert not disabled.can(Permission.VIEW_CONSOLE)
     with pytest.raises(OfficerDisabledError):
-        service.require(officer_id=team.auditor.officer.id, permission=Permission.VIEW_CONSOLE)
+        service.roster.require(
+            officer_id=team.auditor.officer.id, permission=Permission.VIEW_CONSOLE
+        )
     with pytest.raises(OfficerDisabledError):
-        service.add_key_options(officer_id=team.auditor.officer.id, now=clock())
+        service.keys.add_options(officer_id=team.auditor.officer.id, now=clock())
 
 
 def test_an_officer_is_disabled_once(service: OfficerService, clock: Clock, team: Team) -> None:
-    service.disable(
+    service.roster.disable(
         by_officer_id=team.security.officer.id, officer_id=team.auditor.officer.id, now=clock()
     )
 
     with pytest.raises(OfficerDisabledError):
-        service.disable(
+        service.roster.disable(
             by_officer_id=team.security.officer.id,
             officer_id=team.auditor.officer.id,
             now=clock(),
@@ -109,20 +111,22 @@ def test_only_who_may_manage_officers_disables_them(
     service: OfficerService, clock: Clock, team: Team, member: str
 ) -> None:
     with pytest.raises(PermissionDeniedError):
-        service.disable(
+        service.roster.disable(
             by_officer_id=getattr(team, member).officer.id,
             officer_id=team.security.officer.id,
             now=clock(),
         )
-    assert service.officer(team.security.officer.id).active
+    assert service.roster.officer(team.security.officer.id).active
 
 
 def test_the_last_active_security_officer_cannot_be_disabled(
     service: OfficerService, clock: Clock, first: Member
 ) -> None:
     with pytest.raises(LastSecurityOfficerError):
-        service.disable(by_officer_id=first.officer.id, officer_id=first.officer.id, now=clock())
-    assert service.officer(first.officer.id).active
+        service.roster.disable(
+            by_officer_id=first.officer.id, officer_id=first.officer.id, now=clock()
+        )
+    assert service.roster.officer(first.officer.id).active
 
 
 def test_one_of_two_security_officers_can_be_disabled_and_then_not_the_other(
@@ -130,10 +134,10 @@ def test_one_of_two_security_officers_can_be_disabled_and_then_not_the_other(
 ) -> None:
     second = second_security_officer(service, clock, first)
 
-    service.disable(by_officer_id=second.id, officer_id=first.officer.id, now=clock())
+    service.roster.disable(by_officer_id=second.id, officer_id=first.officer.id, now=clock())
 
     with pytest.raises(LastSecurityOfficerError):
-        service.disable(by_officer_id=second.id, officer_id=second.id, now=clock())
+        service.roster.disable(by_officer_id=second.id, officer_id=second.id, now=clock())
 
 
 def test_two_security_officers_disabling_each_other_at_once_leave_one_active(
@@ -147,7 +151,7 @@ def test_two_security_officers_disabling_each_other_at_once_leave_one_active(
     def disable(by: str, target: str) -> None:
         barrier.wait()
         try:
-            service.disable(by_officer_id=by, officer_id=target, now=now)
+            service.roster.disable(by_officer_id=by, officer_id=target, now=now)
         except OfficerError as error:
             refusals.append(error)
 
@@ -160,7 +164,7 @@ def test_two_security_officers_disabling_each_other_at_once_leave_one_active(
     for thread in threads:
         thread.join()
 
-    active = [officer for officer in service.officers() if officer.active]
+    active = [officer for officer in service.roster.officers() if officer.active]
     assert [officer.role for officer in active] == [Role.SECURITY_OFFICER]
     assert len(refusals) == 1
 
@@ -169,11 +173,11 @@ def test_the_last_registration_officer_or_auditor_can_be_disabled(
     service: OfficerService, clock: Clock, team: Team
 ) -> None:
     for member in (team.registration, team.auditor):
-        service.disable(
+        service.roster.disable(
             by_officer_id=team.security.officer.id, officer_id=member.officer.id, now=clock()
         )
 
-    assert [officer.active for officer in service.officers()] == [True, False, False]
+    assert [officer.active for officer in service.roster.officers()] == [True, False, False]
 
 
 def test_a_console_idle_for_the_timeout_signs_out() -> None:
@@ -210,5 +214,5 @@ def test_the_service_for_an_instance_uses_its_public_url(engine: Engine, tmp_pat
 
     assert service.party.rp_id == "pki.example.org"
     assert service.party.origin == "https://pki.example.org:8443"
-    link = service.bootstrap(now=START)
+    link = service.invitations.bootstrap(now=START)
     assert link.url.startswith("https://pki.example.org:8443/shomei/officer/register/")

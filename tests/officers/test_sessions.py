@@ -127,7 +127,7 @@ def test_disabling_an_officer_ends_their_sessions(
 ) -> None:
     token = start(service, team.auditor, clock())
 
-    service.disable(
+    service.roster.disable(
         by_officer_id=team.security.officer.id, officer_id=team.auditor.officer.id, now=clock()
     )
 

@@ -27,17 +27,19 @@ from tests.officers.conftest import ORIGIN, RP_ID, Clock, Member, Team, register
 
 
 def stored_count(service: OfficerService, member: Member) -> int:
-    return service.keys(member.officer.id)[0].sign_count
+    return service.keys.of(member.officer.id)[0].sign_count
 
 
 def answer(service: OfficerService, assertion: str, challenge: bytes, now: dt.datetime) -> Officer:
-    return service.authenticate(credential_json=assertion, expected_challenge=challenge, now=now)
+    return service.sign_in.authenticate(
+        credential_json=assertion, expected_challenge=challenge, now=now
+    )
 
 
 def test_sign_in_options_ask_any_discoverable_key_with_user_verification(
     service: OfficerService, clock: Clock
 ) -> None:
-    options = json.loads(service.authentication_options(now=clock()).options_json)
+    options = json.loads(service.sign_in.options(now=clock()).options_json)
 
     assert options["rpId"] == RP_ID
     assert options["allowCredentials"] == []
@@ -53,7 +55,7 @@ def test_an_officer_signs_in_with_their_key(
 
     assert officer.id == first.officer.id
     assert officer.last_sign_in_at == now
-    [key] = service.keys(first.officer.id)
+    [key] = service.keys.of(first.officer.id)
     assert (key.sign_count, key.last_used_at) == (1, now)
 
 
@@ -93,7 +95,7 @@ def test_a_counter_back_at_zero_is_refused(
 def sign_in_with_count(
     service: OfficerService, member: Member, now: dt.datetime, count: int
 ) -> Officer:
-    ceremony = service.authentication_options(now=now)
+    ceremony = service.sign_in.options(now=now)
     return answer(
         service, member.key.get(ceremony.options_json, sign_count=count), ceremony.challenge, now
     )
@@ -103,8 +105,8 @@ def test_a_stale_counter_on_an_assertion_that_is_wrong_anyway_is_no_sign_count_e
     service: OfficerService, clock: Clock, first: Member
 ) -> None:
     sign_in_with_count(service, first, clock(), 5)
-    ceremony = service.authentication_options(now=clock())
-    other = service.authentication_options(now=clock())
+    ceremony = service.sign_in.options(now=clock())
+    other = service.sign_in.options(now=clock())
     assertion = first.key.get(ceremony.options_json, sign_count=3)
 
     with pytest.raises(AssertionRefusedError) as refused:
@@ -116,11 +118,11 @@ def test_a_key_without_a_counter_signs_in_again_and_again(
     service: OfficerService, clock: Clock
 ) -> None:
     key = SoftwareAuthenticator(ORIGIN, counter_step=0)
-    officer = register(service, key, service.bootstrap(now=clock()).token, clock())
+    officer = register(service, key, service.invitations.bootstrap(now=clock()).token, clock())
 
     for _ in range(3):
         assert sign_in(service, key, clock()).id == officer.id
-    assert service.keys(officer.id)[0].sign_count == 0
+    assert service.keys.of(officer.id)[0].sign_count == 0
 
 
 @pytest.mark.parametrize("counter_step", [0, 1], ids=["no-counter", "counter"])
@@ -128,8 +130,8 @@ def test_an_assertion_is_accepted_once(
     service: OfficerService, clock: Clock, counter_step: int
 ) -> None:
     key = SoftwareAuthenticator(ORIGIN, counter_step=counter_step)
-    register(service, key, service.bootstrap(now=clock()).token, clock())
-    ceremony = service.authentication_options(now=clock())
+    register(service, key, service.invitations.bootstrap(now=clock()).token, clock())
+    ceremony = service.sign_in.options(now=clock())
     assertion = key.get(ceremony.options_json)
     answer(service, assertion, ceremony.challenge, clock())
 
@@ -142,9 +144,9 @@ def test_one_assertion_sent_several_times_at_once_signs_in_once(
     service: OfficerService, clock: Clock, counter_step: int
 ) -> None:
     key = SoftwareAuthenticator(ORIGIN, counter_step=counter_step)
-    register(service, key, service.bootstrap(now=clock()).token, clock())
+    register(service, key, service.invitations.bootstrap(now=clock()).token, clock())
     now = clock()
-    ceremony = service.authentication_options(now=now)
+    ceremony = service.sign_in.options(now=now)
     assertion = key.get(ceremony.options_json)
     barrier = threading.Barrier(4)
     outcomes: list[object] = []
@@ -174,9 +176,9 @@ def test_an_assertion_for_an_older_challenge_than_one_the_key_answered_is_refuse
     service: OfficerService, clock: Clock
 ) -> None:
     key = SoftwareAuthenticator(ORIGIN, counter_step=0)
-    register(service, key, service.bootstrap(now=clock()).token, clock())
-    older = service.authentication_options(now=clock())
-    newer = service.authentication_options(now=clock())
+    register(service, key, service.invitations.bootstrap(now=clock()).token, clock())
+    older = service.sign_in.options(now=clock())
+    newer = service.sign_in.options(now=clock())
     answer(service, key.get(newer.options_json), newer.challenge, clock())
 
     with pytest.raises(AssertionReplayedError):
@@ -186,7 +188,7 @@ def test_an_assertion_for_an_older_challenge_than_one_the_key_answered_is_refuse
 def test_an_answer_after_the_challenge_expired_is_refused(
     service: OfficerService, clock: Clock, first: Member
 ) -> None:
-    ceremony = service.authentication_options(now=clock())
+    ceremony = service.sign_in.options(now=clock())
     assertion = first.key.get(ceremony.options_json)
     clock.advance(dt.timedelta(minutes=5))
 
@@ -199,9 +201,7 @@ def test_a_challenge_that_is_not_ours_is_refused(
     service: OfficerService, clock: Clock, first: Member
 ) -> None:
     forged = b"\x00" * 40
-    assertion = first.key.get(
-        service.authentication_options(now=clock()).options_json, challenge=forged
-    )
+    assertion = first.key.get(service.sign_in.options(now=clock()).options_json, challenge=forged)
 
     with pytest.raises(ChallengeExpiredError):
         answer(service, assertion, forged, clock())
@@ -220,7 +220,7 @@ def test_a_challenge_that_is_not_ours_is_refused(
 def test_an_assertion_for_another_origin_or_rp_or_without_the_user_is_refused(
     service: OfficerService, clock: Clock, first: Member, tamper: dict[str, Any], message: str
 ) -> None:
-    ceremony = service.authentication_options(now=clock())
+    ceremony = service.sign_in.options(now=clock())
     assertion = first.key.get(ceremony.options_json, **tamper)
 
     with pytest.raises(AssertionRefusedError, match=message):
@@ -231,8 +231,8 @@ def test_an_assertion_for_another_origin_or_rp_or_without_the_user_is_refused(
 def test_an_assertion_for_another_challenge_is_refused(
     service: OfficerService, clock: Clock, first: Member
 ) -> None:
-    asked = service.authentication_options(now=clock())
-    other = service.authentication_options(now=clock())
+    asked = service.sign_in.options(now=clock())
+    other = service.sign_in.options(now=clock())
 
     with pytest.raises(AssertionRefusedError, match="challenge"):
         answer(service, first.key.get(other.options_json), asked.challenge, clock())
@@ -241,10 +241,10 @@ def test_an_assertion_for_another_challenge_is_refused(
 def test_an_assertion_with_a_forged_signature_is_refused(
     service: OfficerService, clock: Clock, first: Member
 ) -> None:
-    ceremony = service.authentication_options(now=clock())
+    ceremony = service.sign_in.options(now=clock())
     assertion = json.loads(first.key.get(ceremony.options_json))
     intruder = SoftwareAuthenticator(ORIGIN)
-    intruder.create(service.add_key_options(officer_id=first.officer.id, now=clock()).options_json)
+    intruder.create(service.keys.add_options(officer_id=first.officer.id, now=clock()).options_json)
     forged = json.loads(intruder.get(ceremony.options_json))
     assertion["response"]["signature"] = forged["response"]["signature"]
 
@@ -255,8 +255,8 @@ def test_an_assertion_with_a_forged_signature_is_refused(
 def test_a_key_that_is_not_registered_is_refused(service: OfficerService, clock: Clock) -> None:
     stranger = SoftwareAuthenticator(ORIGIN)
     stranger.create(
-        service.registration_options(
-            invitation_token=service.bootstrap(now=clock()).token, now=clock()
+        service.invitations.registration_options(
+            invitation_token=service.invitations.bootstrap(now=clock()).token, now=clock()
         ).options_json
     )
 
@@ -267,7 +267,7 @@ def test_a_key_that_is_not_registered_is_refused(service: OfficerService, clock:
 def test_an_assertion_naming_another_user_handle_is_refused(
     service: OfficerService, clock: Clock, team: Team
 ) -> None:
-    ceremony = service.authentication_options(now=clock())
+    ceremony = service.sign_in.options(now=clock())
     assertion = team.auditor.key.get(
         ceremony.options_json, user_handle=team.security.officer.id.encode()
     )
@@ -283,7 +283,7 @@ def test_an_assertion_naming_another_user_handle_is_refused(
 def test_a_malformed_assertion_is_refused(
     service: OfficerService, clock: Clock, garbage: str
 ) -> None:
-    ceremony = service.authentication_options(now=clock())
+    ceremony = service.sign_in.options(now=clock())
 
     with pytest.raises(AssertionRefusedError):
         answer(service, garbage, ceremony.challenge, clock())
@@ -292,7 +292,7 @@ def test_a_malformed_assertion_is_refused(
 def test_a_truncated_authenticator_data_is_refused(
     service: OfficerService, clock: Clock, first: Member
 ) -> None:
-    ceremony = service.authentication_options(now=clock())
+    ceremony = service.sign_in.options(now=clock())
     assertion = json.loads(first.key.get(ceremony.options_json))
     data = from_b64url(assertion["response"]["authenticatorData"])
     assertion["response"]["authenticatorData"] = b64url(data[:20])
@@ -304,7 +304,7 @@ def test_a_truncated_authenticator_data_is_refused(
 def test_the_key_of_a_disabled_officer_is_refused_and_its_counter_stays(
     service: OfficerService, clock: Clock, team: Team
 ) -> None:
-    service.disable(
+    service.roster.disable(
         by_officer_id=team.security.officer.id, officer_id=team.auditor.officer.id, now=clock()
     )
 
@@ -317,9 +317,9 @@ def test_step_up_with_the_signed_in_officers_key(
     service: OfficerService, clock: Clock, team: Team
 ) -> None:
     signed_in = sign_in(service, team.registration.key, clock())
-    ceremony = service.step_up_options(officer_id=signed_in.id, now=clock())
+    ceremony = service.sign_in.step_up_options(officer_id=signed_in.id, now=clock())
 
-    stepped_up = service.step_up(
+    stepped_up = service.sign_in.step_up(
         officer_id=signed_in.id,
         credential_json=team.registration.key.get(ceremony.options_json),
         expected_challenge=ceremony.challenge,
@@ -334,7 +334,7 @@ def test_step_up_with_the_signed_in_officers_key(
 def test_step_up_options_allow_only_the_officers_own_keys(
     service: OfficerService, clock: Clock, team: Team
 ) -> None:
-    ceremony = service.step_up_options(officer_id=team.auditor.officer.id, now=clock())
+    ceremony = service.sign_in.step_up_options(officer_id=team.auditor.officer.id, now=clock())
     options = json.loads(ceremony.options_json)
 
     assert [item["id"] for item in options["allowCredentials"]] == [
@@ -346,10 +346,10 @@ def test_step_up_options_allow_only_the_officers_own_keys(
 def test_step_up_with_another_officers_key_is_refused(
     service: OfficerService, clock: Clock, team: Team
 ) -> None:
-    ceremony = service.authentication_options(now=clock())
+    ceremony = service.sign_in.options(now=clock())
 
     with pytest.raises(WrongOfficerError):
-        service.step_up(
+        service.sign_in.step_up(
             officer_id=team.security.officer.id,
             credential_json=team.auditor.key.get(ceremony.options_json),
             expected_challenge=ceremony.challenge,
@@ -361,16 +361,16 @@ def test_step_up_with_another_officers_key_is_refused(
 def test_step_up_of_a_disabled_officer_is_refused(
     service: OfficerService, clock: Clock, team: Team
 ) -> None:
-    ceremony = service.authentication_options(now=clock())
+    ceremony = service.sign_in.options(now=clock())
     assertion = team.registration.key.get(ceremony.options_json)
-    service.disable(
+    service.roster.disable(
         by_officer_id=team.security.officer.id,
         officer_id=team.registration.officer.id,
         now=clock(),
     )
 
     with pytest.raises(OfficerDisabledError):
-        service.step_up(
+        service.sign_in.step_up(
             officer_id=team.registration.officer.id,
             credential_json=assertion,
             expected_challenge=ceremony.challenge,
@@ -382,8 +382,8 @@ def test_a_synced_passkey_is_stored_as_multi_device_and_backed_up(
     service: OfficerService, clock: Clock
 ) -> None:
     passkey = SoftwareAuthenticator(ORIGIN, counter_step=0, synced=True)
-    officer = register(service, passkey, service.bootstrap(now=clock()).token, clock())
+    officer = register(service, passkey, service.invitations.bootstrap(now=clock()).token, clock())
 
     assert sign_in(service, passkey, clock()).id == officer.id
-    [key] = service.keys(officer.id)
+    [key] = service.keys.of(officer.id)
     assert (key.device_type, key.backed_up, key.sign_count) == ("multi_device", True, 0)

@@ -58,7 +58,7 @@ async def sign_in_options(request: Request) -> Response:
     """POST /officer/sign-in/options: a challenge for any of this site's keys."""
     await _json_body(request)
     services = app_context(request).services
-    ceremony = services.officers.authentication_options(now=services.now())
+    ceremony = services.officers.sign_in.options(now=services.now())
     remember_challenge(request, "sign-in", ceremony.challenge)
     return Response(ceremony.options_json, media_type="application/json")
 
@@ -71,7 +71,7 @@ async def sign_in_answer(request: Request) -> Response:
     challenge = take_challenge(request, "sign-in")
     try:
         officer = await run_in_threadpool(
-            services.officers.authenticate,
+            services.officers.sign_in.authenticate,
             credential_json=json.dumps(body.get("credential")),
             expected_challenge=challenge,
             now=now,
@@ -127,7 +127,7 @@ async def register_page(request: Request) -> Response:
     token = request.path_params["token"]
     try:
         invitation = await run_in_threadpool(
-            services.officers.invitation, token=token, now=services.now()
+            services.officers.invitations.offer, token=token, now=services.now()
         )
     except OfficerError:
         return console_page(request, "officer/invitation_invalid.html", None, status_code=410)
@@ -146,7 +146,7 @@ async def register_options(request: Request) -> Response:
     services = app_context(request).services
     try:
         ceremony = await run_in_threadpool(
-            services.officers.registration_options,
+            services.officers.invitations.registration_options,
             invitation_token=request.path_params["token"],
             now=services.now(),
         )
@@ -163,7 +163,7 @@ async def register_answer(request: Request) -> Response:
     label = body.get("label")
     try:
         officer = await run_in_threadpool(
-            services.officers.register,
+            services.officers.invitations.register,
             invitation_token=request.path_params["token"],
             credential_json=json.dumps(body.get("credential")),
             expected_challenge=take_challenge(request, "register"),
@@ -190,7 +190,7 @@ async def step_up_options(request: Request) -> Response:
     officer = await officer_for(request, Permission.VIEW_CONSOLE)
     services = app_context(request).services
     ceremony = await run_in_threadpool(
-        services.officers.step_up_options, officer_id=officer.id, now=services.now()
+        services.officers.sign_in.step_up_options, officer_id=officer.id, now=services.now()
     )
     remember_challenge(request, "step-up", ceremony.challenge)
     return Response(ceremony.options_json, media_type="application/json")

@@ -54,7 +54,7 @@ def _active_officer(services: Services, token: str) -> Officer | None:
     session = services.officers.sessions.resume(token, now=services.now())
     if session is None:
         return None
-    officer = services.officers.officer(session.officer_id)
+    officer = services.officers.roster.officer(session.officer_id)
     return officer if officer.active else None
 
 
@@ -128,7 +128,7 @@ async def step_up(request: Request, officer: Officer, form: FormData) -> None:
     services = app_context(request).services
     assertion = form.get(ASSERTION_FIELD)
     await run_in_threadpool(
-        services.officers.step_up,
+        services.officers.sign_in.step_up,
         officer_id=officer.id,
         credential_json=assertion if isinstance(assertion, str) else "",
         expected_challenge=take_challenge(request, "step-up"),

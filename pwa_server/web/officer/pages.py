@@ -40,7 +40,7 @@ AUDIT_PAGE_SIZE = 100
 async def overview(request: Request) -> Response:
     """GET /officer/: where to go from here; the first visit explains bootstrap."""
     services = app_context(request).services
-    if not await run_in_threadpool(services.officers.has_officers):
+    if not await run_in_threadpool(services.officers.roster.has_officers):
         return console_page(request, "officer/no_officers.html", None)
     officer = await officer_for(request, Permission.VIEW_CONSOLE)
     notices = await run_in_threadpool(
@@ -127,13 +127,13 @@ async def officers_page(request: Request) -> Response:
     """GET /officer/officers: the officers, and the signed-in officer's own keys."""
     officer = await officer_for(request, Permission.VIEW_CONSOLE)
     services = app_context(request).services
-    everyone = await run_in_threadpool(services.officers.officers)
-    keys = await run_in_threadpool(services.officers.keys, officer.id)
+    everyone = await run_in_threadpool(services.officers.roster.officers)
+    keys = await run_in_threadpool(services.officers.keys.of, officer.id)
     sessions = await run_in_threadpool(
         services.officers.sessions.open_sessions, officer.id, now=services.now()
     )
     pending = (
-        await run_in_threadpool(services.officers.pending_invitations, now=services.now())
+        await run_in_threadpool(services.officers.invitations.pending, now=services.now())
         if officer.can(Permission.INVITE_OFFICERS)
         else []
     )
@@ -173,7 +173,7 @@ async def invite(request: Request) -> Response:
     services = app_context(request).services
     role = Role(str(form.get("role", "")))
     link = await run_in_threadpool(
-        services.officers.invite,
+        services.officers.invitations.invite,
         by_officer_id=officer.id,
         role=role,
         display_name=str(form.get("display_name", "")),
@@ -189,7 +189,7 @@ async def approve_invitation(request: Request) -> Response:
     await confirmed_form(request, officer)
     services = app_context(request).services
     await run_in_threadpool(
-        services.officers.approve_invitation,
+        services.officers.invitations.approve,
         by_officer_id=officer.id,
         invitation_id=request.path_params["invitation_id"],
         now=services.now(),
@@ -204,7 +204,10 @@ async def disable(request: Request) -> Response:
     services = app_context(request).services
     target = request.path_params["officer_id"]
     await run_in_threadpool(
-        services.officers.disable, by_officer_id=officer.id, officer_id=target, now=services.now()
+        services.officers.roster.disable,
+        by_officer_id=officer.id,
+        officer_id=target,
+        now=services.now(),
     )
     await run_in_threadpool(
         record_officer_event, request, officer.id, AuditAction.OFFICER_DISABLED, target
@@ -218,7 +221,7 @@ async def add_key_options(request: Request) -> Response:
     officer = await officer_for(request, Permission.VIEW_CONSOLE)
     services = app_context(request).services
     ceremony = await run_in_threadpool(
-        services.officers.add_key_options, officer_id=officer.id, now=services.now()
+        services.officers.keys.add_options, officer_id=officer.id, now=services.now()
     )
     remember_challenge(request, "add-key", ceremony.challenge)
     return Response(ceremony.options_json, media_type="application/json")
@@ -238,7 +241,7 @@ async def add_key(request: Request) -> Response:
     label = body.get("label")
     try:
         await run_in_threadpool(
-            services.officers.add_key,
+            services.officers.keys.add,
             officer_id=officer.id,
             credential_json=json.dumps(body.get("credential")),
             expected_challenge=take_challenge(request, "add-key"),
@@ -261,7 +264,7 @@ async def remove_key(request: Request) -> Response:
     services = app_context(request).services
     credential_id = decode_credential_id(request.path_params["credential_id"])
     await run_in_threadpool(
-        services.officers.remove_key,
+        services.officers.keys.remove,
         officer_id=officer.id,
         credential_id=credential_id,
         now=services.now(),
