@@ -2,7 +2,7 @@
 distinct security officers approved it.
 
 A security officer proposes a ceremony (which counts as their approval); others approve it,
-each after a fresh WebAuthn assertion that the web layer checks with `OfficerService.step_up`
+each after a fresh WebAuthn assertion that the web layer checks with `SignIn.step_up`
 before calling here; once enough approved, a security officer executes it. M is the setting
 `ceremony_approvals`, but never more than the active security officers when the ceremony is
 proposed: with one security officer, dual control is off and the console says so. Proposals
@@ -19,21 +19,14 @@ import datetime as dt
 from sqlalchemy import Connection, Engine
 
 from hsm import Token
-from pwa_server.audit import ActorKind, AuditAction, JsonValue, Outcome, record
+from pwa_server.audit import AuditAction
+from pwa_server.officers import key_ceremony_execution as execution
 from pwa_server.officers.dual_control import security_officer_approvals
 from pwa_server.officers.errors import (
     AlreadyApprovedError,
-    ApprovalsMissingError,
-    CeremonyClosedError,
-    CeremonyExpiredError,
     CeremonyFailedError,
-    CeremonyNotFoundError,
     InvalidCeremonyError,
-    KeyCeremonyError,
-    OfficerDisabledError,
     OfficerError,
-    OfficerNotFoundError,
-    PermissionDeniedError,
 )
 from pwa_server.officers.key_ceremony_models import (
     CeremonyKind,
@@ -41,18 +34,19 @@ from pwa_server.officers.key_ceremony_models import (
     KeyCeremony,
     key_ceremony_from_rows,
 )
-from pwa_server.officers.models import Officer
+from pwa_server.officers.key_ceremony_records import (
+    MAX_ERROR,
+    audit,
+    check_approved,
+    closed,
+    load_ceremony,
+    open_ceremony,
+    require_officer,
+)
 from pwa_server.officers.roles import Permission
 from pwa_server.pki import rollover
 from pwa_server.settings import Settings
 from pwa_server.store import ceremonies as store
-from pwa_server.store.authorities import AuthorityRow
-from pwa_server.store.officers import officer_by_id
-
-_SUBJECT_KIND = "key_ceremony"
-_CA_SUBJECT_KIND = "certificate_authority"
-# Room for a readable error in the ceremony's result and the audit event, not a whole traceback.
-_MAX_ERROR = 1000
 
 
 class KeyCeremonies:
@@ -105,7 +99,7 @@ class KeyCeremonies:
     def ceremony(self, ceremony_id: int, *, now: dt.datetime) -> KeyCeremony:
         """The ceremony with that id; CeremonyNotFoundError when there is none."""
         with self.engine.connect() as connection:
-            return _ceremony(connection, ceremony_id, now)
+            return load_ceremony(connection, ceremony_id, now)
 
     def ceremonies(self, *, now: dt.datetime, limit: int = 50) -> list[KeyCeremony]:
         """The newest ceremonies first."""
@@ -131,7 +125,7 @@ class KeyCeremonies:
         """
         kind = _kind(kind)
         with self.engine.begin() as connection:
-            officer = _require(
+            officer = require_officer(
                 connection, officer_id, Permission.MANAGE_CA, Permission.APPROVE_CEREMONY
             )
             target = _target(connection, kind, target)
@@ -148,7 +142,7 @@ class KeyCeremonies:
             store.insert_approval(
                 connection, ceremony_id=ceremony_id, officer_id=officer.id, now=now
             )
-            _audit(
+            audit(
                 connection,
                 officer.id,
                 AuditAction.APPROVAL_REQUESTED,
@@ -162,20 +156,20 @@ class KeyCeremonies:
                     "expires_at": (now + self.proposal_lifetime).isoformat(),
                 },
             )
-            return _ceremony(connection, ceremony_id, now)
+            return load_ceremony(connection, ceremony_id, now)
 
     def approve(self, *, ceremony_id: int, officer_id: str, now: dt.datetime) -> KeyCeremony:
         """One more security officer's approval; the same officer twice is refused."""
         self._expire_due(now)
         with self.engine.begin() as connection:
-            officer = _require(connection, officer_id, Permission.APPROVE_CEREMONY)
-            ceremony = _open(connection, ceremony_id, now)
+            officer = require_officer(connection, officer_id, Permission.APPROVE_CEREMONY)
+            ceremony = open_ceremony(connection, ceremony_id, now)
             if not store.insert_approval(
                 connection, ceremony_id=ceremony.id, officer_id=officer.id, now=now
             ):
                 raise AlreadyApprovedError(ceremony.id)
-            approved = _ceremony(connection, ceremony.id, now)
-            _audit(
+            approved = load_ceremony(connection, ceremony.id, now)
+            audit(
                 connection,
                 officer.id,
                 AuditAction.APPROVAL_GRANTED,
@@ -194,10 +188,10 @@ class KeyCeremonies:
     ) -> KeyCeremony:
         """Close an open ceremony unexecuted; any security officer may, the proposer too."""
         self._expire_due(now)
-        text = " ".join(reason.split())[:_MAX_ERROR] if reason else None
+        text = " ".join(reason.split())[:MAX_ERROR] if reason else None
         with self.engine.begin() as connection:
-            officer = _require(connection, officer_id, Permission.APPROVE_CEREMONY)
-            ceremony = _open(connection, ceremony_id, now)
+            officer = require_officer(connection, officer_id, Permission.APPROVE_CEREMONY)
+            ceremony = open_ceremony(connection, ceremony_id, now)
             if not store.close_ceremony(
                 connection,
                 ceremony.id,
@@ -206,8 +200,8 @@ class KeyCeremonies:
                 now=now,
                 result=text,
             ):
-                raise _closed(connection, ceremony.id, now)
-            _audit(
+                raise closed(connection, ceremony.id, now)
+            audit(
                 connection,
                 officer.id,
                 AuditAction.APPROVAL_REJECTED,
@@ -215,7 +209,7 @@ class KeyCeremonies:
                 now,
                 {"kind": ceremony.kind.value, "reason": text},
             )
-            return _ceremony(connection, ceremony.id, now)
+            return load_ceremony(connection, ceremony.id, now)
 
     def execute(self, *, ceremony_id: int, officer_id: str, now: dt.datetime) -> KeyCeremony:
         """Run an open ceremony that enough security officers approved, once.
@@ -227,19 +221,25 @@ class KeyCeremonies:
         """
         self._expire_due(now)
         with self.engine.connect() as connection:
-            officer = _require(connection, officer_id, Permission.MANAGE_CA)
-            ceremony = _open(connection, ceremony_id, now)
-        _check_approved(ceremony)
+            officer = require_officer(connection, officer_id, Permission.MANAGE_CA)
+            ceremony = open_ceremony(connection, ceremony_id, now)
+        check_approved(ceremony)
         try:
             if ceremony.kind is CeremonyKind.NEW_ISSUING_CA:
-                self._new_issuing_ca(ceremony, officer.id, now)
+                execution.new_issuing_ca(
+                    self.engine,
+                    self.token,
+                    ceremony,
+                    officer.id,
+                    now,
+                    organization=self.organization,
+                )
             else:
-                self._retire_issuing_ca(ceremony, officer.id, now)
+                execution.retire_issuing_ca(self.engine, ceremony, officer.id, now)
         except OfficerError:
             raise  # refused before anything changed: closed meanwhile, approvals withdrawn
         except Exception as error:
-            message = _error_text(error)
-            self._fail(ceremony, officer.id, message, now)
+            message = execution.record_failure(self.engine, ceremony, officer.id, error, now)
             raise CeremonyFailedError(ceremony.id, message) from error
         return self.ceremony(ceremony.id, now=now)
 
@@ -252,103 +252,6 @@ class KeyCeremonies:
         # Its own transaction: the refusal that follows must not roll the expiry back.
         with self.engine.begin() as connection:
             store.expire_due_ceremonies(connection, now=now)
-
-    def _claim(
-        self, connection: Connection, ceremony: KeyCeremony, officer_id: str, now: dt.datetime
-    ) -> None:
-        """Take the open ceremony for execution, first in the transaction that executes it:
-        a second executor waits on the row (PostgreSQL) or the write lock (SQLite), then
-        finds it closed."""
-        if not store.close_ceremony(
-            connection,
-            ceremony.id,
-            status=CeremonyStatus.EXECUTED.value,
-            closed_by=officer_id,
-            now=now,
-        ):
-            raise _closed(connection, ceremony.id, now)
-        # Approvals are counted again under the claim: an approver may have been disabled.
-        _require(connection, officer_id, Permission.MANAGE_CA)
-        _check_approved(_ceremony(connection, ceremony.id, now))
-
-    def _new_issuing_ca(self, ceremony: KeyCeremony, officer_id: str, now: dt.datetime) -> None:
-        with self.engine.connect() as connection:
-            # Before a key is made: a CA changed since the proposal fails the ceremony now.
-            rollover.check_replaceable(connection, ceremony.target_authority_id)
-        with rollover.new_issuing_ca(
-            self.engine, self.token, organization=self.organization, now=now
-        ) as pending:
-            connection = pending.connection
-            self._claim(connection, ceremony, officer_id, now)
-            made = pending.install(replacing=ceremony.target_authority_id)
-            store.set_result(connection, ceremony.id, made.fingerprint)
-            _audit(
-                connection,
-                officer_id,
-                AuditAction.KEY_GENERATED,
-                ceremony.id,
-                now,
-                {
-                    "ceremony": ceremony.id,
-                    "role": rollover.ISSUING,
-                    "authority_id": made.authority_id,
-                    "key_label": made.key_label,
-                    "fingerprint": made.fingerprint,
-                    "replaces": made.replaced.id if made.replaced else None,
-                    "ocsp_responder_key_label": made.responder_key_label,
-                },
-                subject=(_CA_SUBJECT_KIND, made.key_label),
-            )
-            if made.replaced is not None:
-                _audit_retired(connection, officer_id, ceremony.id, made.replaced, now)
-
-    def _retire_issuing_ca(self, ceremony: KeyCeremony, officer_id: str, now: dt.datetime) -> None:
-        if ceremony.target_authority_id is None:
-            raise rollover.RolloverError("the ceremony names no issuing CA to retire")
-        with self.engine.begin() as connection:
-            self._claim(connection, ceremony, officer_id, now)
-            retired = rollover.retire_issuing_ca(connection, ceremony.target_authority_id)
-            store.set_result(connection, ceremony.id, retired.sha256_fingerprint)
-            _audit_retired(connection, officer_id, ceremony.id, retired, now)
-
-    def _fail(self, ceremony: KeyCeremony, officer_id: str, message: str, now: dt.datetime) -> None:
-        action = (
-            AuditAction.KEY_GENERATED
-            if ceremony.kind is CeremonyKind.NEW_ISSUING_CA
-            else AuditAction.KEY_RETIRED
-        )
-        with self.engine.begin() as connection:
-            if store.close_ceremony(
-                connection,
-                ceremony.id,
-                status=CeremonyStatus.FAILED.value,
-                closed_by=officer_id,
-                now=now,
-                result=message,
-                unexpired=False,
-            ):
-                _audit(
-                    connection,
-                    officer_id,
-                    action,
-                    ceremony.id,
-                    now,
-                    {"ceremony": ceremony.id, "kind": ceremony.kind.value, "error": message},
-                    outcome=Outcome.FAILURE,
-                )
-
-
-def _require(connection: Connection, officer_id: str, *permissions: Permission) -> Officer:
-    row = officer_by_id(connection, officer_id)
-    if row is None:
-        raise OfficerNotFoundError(f"no officer {officer_id}")
-    officer = Officer.from_row(row)
-    if not officer.active:
-        raise OfficerDisabledError(f"officer {officer_id} is disabled")
-    for permission in permissions:
-        if not officer.can(permission):
-            raise PermissionDeniedError(officer.role.value, permission.value)
-    return officer
 
 
 def _kind(kind: str) -> CeremonyKind:
@@ -374,89 +277,3 @@ def _target(connection: Connection, kind: CeremonyKind, target: int | None) -> i
     except rollover.RolloverError as error:
         raise InvalidCeremonyError(str(error)) from None
     return target
-
-
-def _ceremony(connection: Connection, ceremony_id: int, now: dt.datetime) -> KeyCeremony:
-    row = store.ceremony_by_id(connection, ceremony_id)
-    if row is None:
-        raise CeremonyNotFoundError(f"no key ceremony {ceremony_id}")
-    return key_ceremony_from_rows(row, store.approvals_of(connection, [row.id]), now)
-
-
-def _open(connection: Connection, ceremony_id: int, now: dt.datetime) -> KeyCeremony:
-    ceremony = _ceremony(connection, ceremony_id, now)
-    if ceremony.status is not CeremonyStatus.OPEN:
-        raise _closed_error(ceremony)
-    return ceremony
-
-
-def _closed(connection: Connection, ceremony_id: int, now: dt.datetime) -> KeyCeremonyError:
-    """The error for a ceremony found closed by a conditional UPDATE."""
-    return _closed_error(_ceremony(connection, ceremony_id, now))
-
-
-def _closed_error(ceremony: KeyCeremony) -> CeremonyClosedError:
-    if ceremony.status is CeremonyStatus.EXPIRED:
-        return CeremonyExpiredError(ceremony.id)
-    return CeremonyClosedError(ceremony.id, ceremony.status)
-
-
-def _check_approved(ceremony: KeyCeremony) -> None:
-    if ceremony.missing_approvals > 0:
-        raise ApprovalsMissingError(
-            ceremony.id, ceremony.required_approvals, len(ceremony.approved_by)
-        )
-
-
-def _audit(
-    connection: Connection,
-    officer_id: str,
-    action: AuditAction,
-    ceremony_id: int,
-    now: dt.datetime,
-    details: dict[str, JsonValue],
-    *,
-    outcome: Outcome = Outcome.SUCCESS,
-    subject: tuple[str, str] | None = None,
-) -> None:
-    subject_kind, subject_name = subject or (_SUBJECT_KIND, str(ceremony_id))
-    record(
-        connection,
-        actor_kind=ActorKind.OFFICER,
-        actor=officer_id,
-        action=action,
-        subject_kind=subject_kind,
-        subject=subject_name,
-        outcome=outcome,
-        details=details,
-        now=now,
-    )
-
-
-def _audit_retired(
-    connection: Connection,
-    officer_id: str,
-    ceremony_id: int,
-    retired: AuthorityRow,
-    now: dt.datetime,
-) -> None:
-    _audit(
-        connection,
-        officer_id,
-        AuditAction.KEY_RETIRED,
-        ceremony_id,
-        now,
-        {
-            "ceremony": ceremony_id,
-            "role": retired.role,
-            "authority_id": retired.id,
-            "key_label": retired.key_label,
-            "fingerprint": retired.sha256_fingerprint,
-        },
-        subject=(_CA_SUBJECT_KIND, retired.key_label),
-    )
-
-
-def _error_text(error: Exception) -> str:
-    text = " ".join(str(error).split()) or type(error).__name__
-    return text[:_MAX_ERROR]
