@@ -1,46 +1,27 @@
-"""An open, logged-in PKCS#11 token that many threads may share.
-
-python-pkcs11 initialises the library with C_Initialize(NULL), which tells SoftHSM that only
-one thread uses it; two threads calling in at once crash the process. Every call into the
-library therefore goes through one process-wide lock (the library itself is process-wide).
-"""
+"""An open, logged-in PKCS#11 token that many threads may share: making, listing and
+destroying its keys, and signing with them inside the token. Loading the library and the
+shared session live in library.py and session.py."""
 
 from __future__ import annotations
 
-import contextlib
-import hmac
-import os
 import secrets
-import threading
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import pkcs11
-import pkcs11.exceptions as p11
 from asn1crypto.core import OctetString
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 from pkcs11.util.ec import encode_named_curve_parameters
 
-from hsm.errors import (
-    HsmError,
-    KeyNotFoundError,
-    ModuleLoadError,
-    PinError,
-    TokenNotFoundError,
-    TokenUnavailableError,
-    translate,
-)
+from hsm.errors import HsmError, KeyNotFoundError, TokenUnavailableError
 from hsm.keys import TokenECPrivateKey, TokenPrivateKey, TokenRSAPrivateKey
+from hsm.library import LIBRARY_LOCK, load_module
 from hsm.reference import KeyAlgorithm, KeyRef
+from hsm.session import Login, join_login, leave_login
 
 _T = TypeVar("_T")
-
-_LIBRARY_LOCK = threading.RLock()
-_SOFTHSM_CONF: dict[Path, Path] = {}
 
 _CURVES: dict[KeyAlgorithm, tuple[str, ec.EllipticCurve]] = {
     KeyAlgorithm.EC_P256: ("secp256r1", ec.SECP256R1()),
@@ -90,124 +71,6 @@ class KeyObjectInfo:
     extractable: bool | None
 
 
-def load_module(module_path: Path, softhsm_conf: Path | None = None) -> Any:
-    """Load a PKCS#11 module; SoftHSM's configuration file must be named before the first load."""
-    if softhsm_conf is not None:
-        # SoftHSM reads its configuration once per process: a second one would be ignored.
-        loaded = _SOFTHSM_CONF.get(module_path, softhsm_conf)
-        if loaded != softhsm_conf:
-            raise ModuleLoadError(
-                f"{module_path} is already loaded with configuration {loaded};"
-                f" this process cannot also use {softhsm_conf}"
-            )
-        os.environ["SOFTHSM2_CONF"] = str(softhsm_conf)
-    if not module_path.is_file():
-        raise ModuleLoadError(f"PKCS#11 module not found: {module_path}")
-    with _LIBRARY_LOCK:
-        try:
-            library = pkcs11.lib(str(module_path))
-        except (RuntimeError, OSError, p11.PKCS11Error) as error:
-            raise ModuleLoadError(f"cannot load PKCS#11 module {module_path}: {error}") from None
-        if softhsm_conf is not None:
-            _SOFTHSM_CONF[module_path] = softhsm_conf
-        return library
-
-
-class _Login:
-    """The one logged-in session of this process on one token, shared by its Token objects.
-
-    Login is per token and process, and python-pkcs11 logs out when a session opened with a
-    PIN is closed; one shared session, closed by its last user, keeps every Token object on
-    the token logged in. All calls are serialised by the library lock anyway, so separate
-    sessions would buy nothing.
-    """
-
-    def __init__(self, library: Any, module_path: Path, label: str, pin: str) -> None:
-        self.library = library
-        self.module_path = module_path
-        self.label = label
-        self.pin = pin
-        self.users = 0
-        self.session: Any = None
-        self.token: Any = None
-        # The library life the session belongs to: re-initialising the library ends every
-        # session, and SoftHSM then reuses handles, so a stale one could reach another token.
-        self.epoch = -1
-        # Bumped on every new session, so cached object handles are looked up again.
-        self.generation = 0
-
-    def current(self) -> Any:
-        """The live session, opened (again) when it is missing or from an earlier library life."""
-        if self.session is None or self.epoch != _library_epoch[self.module_path]:
-            self.open()
-        return self.session
-
-    def open(self) -> None:
-        token = self._find_token()
-        try:
-            session = token.open(rw=True, user_pin=self.pin)
-        except p11.UserAlreadyLoggedIn:
-            # Logged in by a session of this process that we no longer hold (lost, or from
-            # an earlier library life); the PIN was checked then.
-            session = token.open(rw=True)
-        except p11.PKCS11Error as error:
-            raise translate(error, f"logging in to token {self.label!r}") from None
-        self.session, self.token = session, token
-        self.epoch = _library_epoch[self.module_path]
-        self.generation += 1
-
-    def _find_token(self) -> Any:
-        doing = f"finding token {self.label!r}"
-        try:
-            return self.library.get_token(token_label=self.label)
-        except p11.NoSuchToken:
-            pass
-        except p11.PKCS11Error as error:
-            raise translate(error, doing) from None
-        # A token created by another process after this one loaded the library is invisible
-        # until the library is initialised again, which ends every session of the process.
-        try:
-            self.library.reinitialize()
-            _library_epoch[self.module_path] += 1
-            return self.library.get_token(token_label=self.label)
-        except p11.NoSuchToken:
-            raise TokenNotFoundError(
-                f"no token labelled {self.label!r} in {self.module_path}"
-            ) from None
-        except p11.PKCS11Error as error:
-            raise translate(error, doing) from None
-
-    def forget(self) -> None:
-        """Drop a session the token no longer knows, without closing someone else's handle."""
-        self.session = None
-
-    def close(self) -> None:
-        if self.session is not None and self.epoch == _library_epoch[self.module_path]:
-            # Closing a session the token already dropped is not an error.
-            with contextlib.suppress(p11.PKCS11Error):
-                self.session.close()
-        self.session = None
-
-
-_library_epoch: dict[Path, int] = defaultdict(int)
-_logins: dict[tuple[Path, str], _Login] = {}
-
-
-def _join_login(library: Any, module_path: Path, label: str, pin: str) -> _Login:
-    login = _logins.get((module_path, label))
-    if login is None:
-        login = _Login(library, module_path, label, pin)
-        login.open()
-        _logins[(module_path, label)] = login
-    elif not hmac.compare_digest(login.pin.encode(), pin.encode()):
-        # The token would not check the PIN again for a process already logged in.
-        raise PinError(f"logging in to token {label!r}: the token refused the PIN (wrong PIN)")
-    else:
-        login.current()
-    login.users += 1
-    return login
-
-
 class Token:
     """A logged-in token with a given label, shared by all threads of the process."""
 
@@ -215,8 +78,8 @@ class Token:
         self.module_path = module_path
         self.label = label
         self._handles: dict[KeyRef, tuple[int, Any]] = {}
-        with _LIBRARY_LOCK:
-            self._login: _Login | None = _join_login(library, module_path, label, pin)
+        with LIBRARY_LOCK:
+            self._login: Login | None = join_login(library, module_path, label, pin)
 
     @classmethod
     def open(
@@ -226,41 +89,19 @@ class Token:
         return cls(module_path, label, pin, load_module(module_path, softhsm_conf))
 
     def _call(self, doing: str, operation: Callable[[Any], _T], *, searches: bool = False) -> _T:
-        """Run `operation(session)` under the library lock, reopening a lost session once.
-
-        python-pkcs11 0.10 leaves a failed object search marked active, and its finaliser
-        then raises on a dead session; operations that search first make a cheap call that
-        fails cleanly if the session is gone.
-        """
-        with _LIBRARY_LOCK:
-            login = self._login
-            if login is None:
+        """Run `operation(session)` in the token's shared session (see `Login.run`)."""
+        with LIBRARY_LOCK:
+            if self._login is None:
                 raise TokenUnavailableError(f"{doing}: the token {self.label!r} was closed")
-            try:
-                session = login.current()
-                if searches:
-                    session.generate_random(64)
-                return operation(session)
-            except (p11.SessionHandleInvalid, p11.SessionClosed, p11.UserNotLoggedIn):
-                login.forget()
-            except p11.PKCS11Error as error:
-                raise translate(error, doing) from None
-            try:
-                return operation(login.current())
-            except p11.PKCS11Error as error:
-                raise translate(error, doing) from None
+            return self._login.run(doing, operation, searches=searches)
 
     def close(self) -> None:
         """Leave the token; the last Token object of the process on it logs out."""
-        with _LIBRARY_LOCK:
+        with LIBRARY_LOCK:
             login, self._login = self._login, None
             self._handles.clear()
-            if login is None:
-                return
-            login.users -= 1
-            if login.users == 0:
-                login.close()
-                del _logins[(login.module_path, login.label)]
+            if login is not None:
+                leave_login(login)
 
     def info(self) -> TokenInfo:
         """Module path and token identification."""
