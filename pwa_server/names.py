@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from pwa_server.errors import ErrorKind, ShomeiError
+
 MAX_NAME_LENGTH = 255
 MAX_IDENTIFIER_LENGTH = 255
 # Cc control, Cf format (bidi controls, zero-width), Co private use, Cs surrogate, Cn unassigned.
@@ -21,8 +23,10 @@ _REFUSED_CATEGORIES = {"Cc", "Cf", "Co", "Cs", "Cn"}
 _IDENTIFIER = re.compile(r"[!-~]+")
 
 
-class InvalidNameError(ValueError):
+class InvalidNameError(ShomeiError, ValueError):
     """The text is not a name or identifier we accept; the message says why, in English."""
+
+    kind = ErrorKind.INVALID
 
 
 def checked_name(value: str, *, max_length: int = MAX_NAME_LENGTH) -> str:

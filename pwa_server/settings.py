@@ -19,11 +19,15 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from pwa_server.errors import ErrorKind, ShomeiError
+
 SOFTHSM_MODULE = Path("/usr/lib/softhsm/libsofthsm2.so")
 
 
-class ConfigurationError(Exception):
+class ConfigurationError(ShomeiError):
     """The configuration is invalid; the message says which setting and why."""
+
+    kind = ErrorKind.INVALID
 
 
 class Settings(BaseSettings):

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pwa_server.errors import ErrorKind, ShomeiError
 
-class AuditError(Exception):
+
+class AuditError(ShomeiError):
     """The audit log cannot record or seal: its state is missing or was tampered with."""
+
+    kind = ErrorKind.FAILED

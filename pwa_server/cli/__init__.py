@@ -8,7 +8,7 @@ import datetime as dt
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
@@ -16,13 +16,11 @@ from hsm import HsmError, Token
 from pwa_server.audit import CLI
 from pwa_server.cli import audit, officers, sites
 from pwa_server.enrollment.download import KEY_PROFILES
-from pwa_server.enrollment.errors import EnrollmentError
+from pwa_server.errors import ShomeiError
 from pwa_server.initialise import initialise
 from pwa_server.notify.eml import list_mails
 from pwa_server.notify.sender import deliver_due
 from pwa_server.notify.transports import transport_from_settings
-from pwa_server.pki.authority import AuthorityError
-from pwa_server.pki.packaging import PackagingError
 from pwa_server.runtime import (
     enrollment_administration,
     enrollment_service,
@@ -30,20 +28,8 @@ from pwa_server.runtime import (
     open_token,
     secret_hashes,
 )
-from pwa_server.settings import ConfigurationError, Settings, load_settings
-from pwa_server.sites.errors import SiteError
-from pwa_server.store.database import DatabaseError, check, create_database_engine
-
-# The errors a person can fix by changing configuration or state: one line, no traceback.
-_EXPECTED = (
-    ConfigurationError,
-    HsmError,
-    DatabaseError,
-    AuthorityError,
-    PackagingError,
-    EnrollmentError,
-    SiteError,
-)
+from pwa_server.settings import Settings, load_settings
+from pwa_server.store.database import check, create_database_engine
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -211,27 +197,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The data directory holds PINs, the TLS key and the database: nothing in it is for others.
     os.umask(0o077)
     try:
-        settings = load_settings(data_dir=getattr(arguments, "data_dir", None))
-        if arguments.command == "init":
-            return _init(settings)
-        if arguments.command == "serve":
-            return _serve(settings)
-        if arguments.command == "enroll":
-            return _enroll(settings, arguments)
-        if arguments.command == "site":
-            return sites.run(settings, arguments)
-        if arguments.command == "officer":
-            return officers.run(settings, arguments)
-        if arguments.command == "audit":
-            return audit.run(settings, arguments)
-        if arguments.command == "mail":
-            return _mail(settings, arguments.mail_command)
-        return _hsm_status(settings, arguments.json)
-    except _EXPECTED as error:
-        print(f"shomei: error: {error}", file=sys.stderr)
-        return 1
+        return reporting_errors(lambda: _run(arguments))
     except KeyboardInterrupt:
         return 130
+
+
+def reporting_errors(command: Callable[[], int]) -> int:
+    """`command`'s exit code; our own errors and the token's, whose messages say what to fix,
+    become one `shomei: error:` line on stderr and exit code 1 instead of a traceback."""
+    try:
+        return command()
+    except (ShomeiError, HsmError) as error:
+        print(f"shomei: error: {error}", file=sys.stderr)
+        return 1
+
+
+def _run(arguments: argparse.Namespace) -> int:
+    settings = load_settings(data_dir=getattr(arguments, "data_dir", None))
+    if arguments.command == "init":
+        return _init(settings)
+    if arguments.command == "serve":
+        return _serve(settings)
+    if arguments.command == "enroll":
+        return _enroll(settings, arguments)
+    if arguments.command == "site":
+        return sites.run(settings, arguments)
+    if arguments.command == "officer":
+        return officers.run(settings, arguments)
+    if arguments.command == "audit":
+        return audit.run(settings, arguments)
+    if arguments.command == "mail":
+        return _mail(settings, arguments.mail_command)
+    return _hsm_status(settings, arguments.json)
 
 
 if __name__ == "__main__":

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import sys
 
 from pwa_server.names import for_terminal
-from pwa_server.officers.errors import OfficerError
 from pwa_server.officers.invitations import BOOTSTRAP_DISPLAY_NAME
 from pwa_server.officers.service import OfficerService
 from pwa_server.settings import Settings
@@ -33,7 +31,7 @@ def add_parsers(
 
 
 def run(settings: Settings, arguments: argparse.Namespace) -> int:
-    """Run one `officer` subcommand; a refusal is one line on stderr and exit code 1."""
+    """Run one `officer` subcommand; a refusal (OfficerError) reaches main, which prints it."""
     engine = create_database_engine(settings.effective_database_url)
     try:
         check(engine)
@@ -42,9 +40,6 @@ def run(settings: Settings, arguments: argparse.Namespace) -> int:
         if arguments.officer_command == "bootstrap":
             return _bootstrap(service, arguments.name, now)
         return _list(service)
-    except OfficerError as error:
-        print(f"shomei: error: {error}", file=sys.stderr)
-        return 1
     finally:
         engine.dispose()
 

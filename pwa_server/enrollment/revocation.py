@@ -7,7 +7,11 @@ import datetime as dt
 from sqlalchemy import Connection, Engine
 
 from pwa_server.audit import CLI, Actor, AuditAction, record
-from pwa_server.enrollment.errors import CertificateNotFoundError, InvalidInputError
+from pwa_server.enrollment.errors import (
+    CertificateAlreadyRevokedError,
+    CertificateNotFoundError,
+    InvalidInputError,
+)
 from pwa_server.sites.webhooks import EventType, enqueue_event
 from pwa_server.store import certificates as store
 from pwa_server.store.certificates import RevokedCertificate
@@ -37,7 +41,8 @@ def revoke(
     """Revoke the certificate `serial` of the CA; with `site_id`, only one of that site's.
 
     An unknown serial, another site's certificate and one already revoked all raise
-    CertificateNotFoundError (revoked ones say so), so a site learns nothing of others.
+    CertificateNotFoundError (one of the site's own that is revoked already, its subclass
+    CertificateAlreadyRevokedError), so a site learns nothing of others.
     """
     if reason not in REASONS:
         raise InvalidInputError("reason", "one of " + ", ".join(REASONS))
@@ -48,7 +53,7 @@ def revoke(
             raise CertificateNotFoundError(serial)
         revoked = store.revoke_certificate(connection, issuer_id, serial, reason=reason, now=now)
         if not revoked:
-            raise CertificateNotFoundError(serial, already_revoked=True)
+            raise CertificateAlreadyRevokedError(serial)
         announce_revoked(connection, revoked, reason=reason, now=now)
         record_revoked(connection, revoked, reason=reason, actor=actor, now=now)
     return revoked[0]

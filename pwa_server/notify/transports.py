@@ -13,6 +13,7 @@ from typing import Literal, Protocol
 
 import aiosmtplib
 
+from pwa_server.errors import ErrorKind, ShomeiError
 from pwa_server.notify.eml import write_eml
 from pwa_server.settings import Settings
 
@@ -21,8 +22,10 @@ log = logging.getLogger(__name__)
 Security = Literal["starttls", "tls", "none"]
 
 
-class DeliveryError(Exception):
+class DeliveryError(ShomeiError):
     """The mail was not handed over; `permanent` when trying again cannot help."""
+
+    kind = ErrorKind.UNAVAILABLE
 
     def __init__(self, message: str, *, permanent: bool = False) -> None:
         super().__init__(message)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from pwa_server.errors import ErrorKind, ShomeiError
 from pwa_server.officers.key_ceremony_models import CeremonyStatus
 
 
-class OfficerError(Exception):
+class OfficerError(ShomeiError):
     """Root of the officer errors."""
 
 
 class InvalidOfficerInputError(OfficerError):
     """A field that cannot be accepted (an empty display name, an unknown role, a long label)."""
+
+    kind = ErrorKind.INVALID
 
     def __init__(self, field: str, reason: str) -> None:
         super().__init__(f"{field}: {reason}")
@@ -21,6 +24,8 @@ class InvalidOfficerInputError(OfficerError):
 class BootstrapRefusedError(OfficerError):
     """Officers exist already: the first one is registered only once; officers invite others."""
 
+    kind = ErrorKind.CONFLICT
+
 
 class InvitationError(OfficerError):
     """An invitation link that cannot be used (root of the three below)."""
@@ -29,12 +34,16 @@ class InvitationError(OfficerError):
 class InvitationNotFoundError(InvitationError):
     """No invitation has that token (mistyped, or never issued)."""
 
+    kind = ErrorKind.NOT_FOUND
+
     def __init__(self) -> None:
         super().__init__("no invitation has this link")
 
 
 class InvitationExpiredError(InvitationError):
     """The link's hour is over, a newer bootstrap link replaced it, or its sender was disabled."""
+
+    kind = ErrorKind.GONE
 
     def __init__(self) -> None:
         super().__init__("this invitation link has expired: ask for a new one")
@@ -43,6 +52,8 @@ class InvitationExpiredError(InvitationError):
 class InvitationUsedError(InvitationError):
     """The link registered an officer already: each works once."""
 
+    kind = ErrorKind.GONE
+
     def __init__(self) -> None:
         super().__init__("this invitation link was used already")
 
@@ -50,6 +61,8 @@ class InvitationUsedError(InvitationError):
 class InvitationAwaitingApprovalError(InvitationError):
     """An invitation of a security officer that other security officers have not approved
     enough yet: it registers nobody until they do (dual control over who may approve)."""
+
+    kind = ErrorKind.CONFLICT
 
     def __init__(self, missing: int) -> None:
         super().__init__(
@@ -62,17 +75,25 @@ class InvitationApprovalRefusedError(OfficerError):
     """The inviter approving their own invitation, an approval given twice, or an invitation
     that needs none (any more)."""
 
+    kind = ErrorKind.CONFLICT
+
 
 class OfficerNotFoundError(OfficerError):
     """No officer has that id."""
+
+    kind = ErrorKind.NOT_FOUND
 
 
 class OfficerDisabledError(OfficerError):
     """The officer was disabled: no sign-in, no action."""
 
+    kind = ErrorKind.REFUSED
+
 
 class PermissionDeniedError(OfficerError):
     """The officer's role does not grant the permission the action needs."""
+
+    kind = ErrorKind.REFUSED
 
     def __init__(self, role: str, permission: str) -> None:
         super().__init__(f"a {role} may not {permission}")
@@ -83,17 +104,25 @@ class PermissionDeniedError(OfficerError):
 class LastSecurityOfficerError(OfficerError):
     """Disabling this officer would leave no active security officer to run the CA."""
 
+    kind = ErrorKind.CONFLICT
+
 
 class KeyNotFoundError(OfficerError):
     """The officer has no key with that credential id."""
+
+    kind = ErrorKind.NOT_FOUND
 
 
 class LastKeyError(OfficerError):
     """An officer keeps at least one key: without one they could never sign in again."""
 
+    kind = ErrorKind.CONFLICT
+
 
 class CeremonyRefusedError(OfficerError):
     """A WebAuthn ceremony failed; `reason` names the check, for logs and the audit trail."""
+
+    kind = ErrorKind.REFUSED
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -159,9 +188,13 @@ class KeyCeremonyError(OfficerError):
 class CeremonyNotFoundError(KeyCeremonyError):
     """No key ceremony has that id."""
 
+    kind = ErrorKind.NOT_FOUND
+
 
 class CeremonyClosedError(KeyCeremonyError):
     """The ceremony is no longer open: executed, rejected, failed or expired."""
+
+    kind = ErrorKind.CONFLICT
 
     def __init__(self, ceremony_id: int, status: CeremonyStatus) -> None:
         super().__init__(f"key ceremony {ceremony_id} is {status.value}")
@@ -180,6 +213,8 @@ class AlreadyApprovedError(KeyCeremonyError):
     """The officer approved this ceremony already (or proposed it): the second approval must
     come from another officer."""
 
+    kind = ErrorKind.CONFLICT
+
     def __init__(self, ceremony_id: int) -> None:
         super().__init__(
             f"you approved key ceremony {ceremony_id} already: another security officer must"
@@ -188,6 +223,8 @@ class AlreadyApprovedError(KeyCeremonyError):
 
 class ApprovalsMissingError(KeyCeremonyError):
     """Fewer distinct security officers approved than the ceremony requires."""
+
+    kind = ErrorKind.CONFLICT
 
     def __init__(self, ceremony_id: int, required: int, given: int) -> None:
         missing = required - given
@@ -204,10 +241,14 @@ class ApprovalsMissingError(KeyCeremonyError):
 class InvalidCeremonyError(KeyCeremonyError):
     """The proposal cannot be made: an unknown kind, or a target that cannot be changed."""
 
+    kind = ErrorKind.INVALID
+
 
 class CeremonyFailedError(KeyCeremonyError):
     """Executing the ceremony failed; it is marked failed with the error, and nothing of a
     half-made CA remains."""
+
+    kind = ErrorKind.FAILED
 
     def __init__(self, ceremony_id: int, error: str) -> None:
         super().__init__(f"key ceremony {ceremony_id} failed: {error}")

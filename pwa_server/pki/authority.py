@@ -19,11 +19,14 @@ from hsm import (
     TokenPrivateKey,
     TokenRSAPrivateKey,
 )
+from pwa_server.errors import ErrorKind, ShomeiError
 from pwa_server.store.authorities import AuthorityRow, active_authority
 
 
-class AuthorityError(Exception):
+class AuthorityError(ShomeiError):
     """The CA is missing, misconfigured or cannot sign."""
+
+    kind = ErrorKind.UNAVAILABLE
 
 
 @dataclass(frozen=True)

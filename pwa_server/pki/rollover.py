@@ -20,6 +20,7 @@ from cryptography.x509.oid import NameOID
 from sqlalchemy import Connection, Engine
 
 from hsm import HsmError, KeyRef, Token
+from pwa_server.errors import ErrorKind, ShomeiError
 from pwa_server.pki.authority import Authority, fingerprint, key_ref_of, load_authority
 from pwa_server.pki.hierarchy import ca_name, certify_new_key, record_authority
 from pwa_server.store.authorities import (
@@ -36,8 +37,10 @@ ISSUING = "issuing"
 OCSP = "ocsp"
 
 
-class RolloverError(Exception):
+class RolloverError(ShomeiError):
     """The issuing CA cannot be changed as asked (the state changed, or it would leave none)."""
+
+    kind = ErrorKind.CONFLICT
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,16 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
+from pwa_server.errors import ErrorKind, ShomeiError
 from pwa_server.store import sqlite_writes
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-class DatabaseError(Exception):
+class DatabaseError(ShomeiError):
     """The database cannot be reached or is not in the expected state."""
+
+    kind = ErrorKind.UNAVAILABLE
 
 
 def create_database_engine(url: str) -> Engine:

@@ -11,22 +11,18 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from hsm import HsmError
-from pwa_server.enrollment.errors import EnrollmentError
+from pwa_server.errors import ShomeiError
 from pwa_server.i18n import FRONTEND
-from pwa_server.officers.errors import OfficerError
 from pwa_server.runtime import Services
-from pwa_server.sites.errors import SiteError
 from pwa_server.web import check_routes, enroll_routes, pki_routes
 from pwa_server.web.api.routes import api_routes
 from pwa_server.web.context import AppContext, install_context
 from pwa_server.web.errors import (
-    enrollment_error,
+    domain_error,
     hsm_unavailable,
     http_exception,
-    officer_error,
     server_error,
     sign_in_required,
-    site_error,
 )
 from pwa_server.web.health import healthz
 from pwa_server.web.middleware.body_limit import BodyLimitMiddleware
@@ -94,10 +90,8 @@ def create_app(services: Services) -> Starlette:
             Middleware(BodyLimitMiddleware),
         ],
         exception_handlers={
-            EnrollmentError: enrollment_error,
+            ShomeiError: domain_error,
             HsmError: hsm_unavailable,
-            OfficerError: officer_error,
-            SiteError: site_error,
             SignInRequiredError: sign_in_required,
             404: http_exception,
             403: http_exception,

@@ -9,12 +9,12 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from hsm import HsmError
 from pwa_server.enrollment.errors import (
     CertificateNotFoundError,
     DownloadThrottledError,
     DownloadWindowClosedError,
     EnrollmentCancelledError,
-    EnrollmentError,
     EnrollmentExpiredError,
     EnrollmentLockedError,
     EnrollmentNotFoundError,
@@ -23,6 +23,7 @@ from pwa_server.enrollment.errors import (
     TooManyAttemptsAtOnceError,
     WrongStepError,
 )
+from pwa_server.errors import ShomeiError
 from pwa_server.i18n import N_
 from pwa_server.officers.errors import (
     AlreadyApprovedError,
@@ -30,16 +31,19 @@ from pwa_server.officers.errors import (
     CeremonyClosedError,
     CeremonyFailedError,
     CeremonyRefusedError,
+    InvalidCeremonyError,
     InvalidOfficerInputError,
     InvitationApprovalRefusedError,
     InvitationAwaitingApprovalError,
     LastKeyError,
     LastSecurityOfficerError,
+    OfficerDisabledError,
     OfficerError,
     PermissionDeniedError,
 )
 from pwa_server.sites.errors import SiteError, SiteExistsError, SiteNotFoundError
 from pwa_server.web.context import app_context
+from pwa_server.web.error_status import status_of
 from pwa_server.web.rendering import gettext
 
 logger = logging.getLogger("shomei.web")
@@ -60,40 +64,35 @@ _TEXTS = {
     500: N_("Something went wrong on our side. Please try again later."),
 }
 
-# Enrollment errors: (HTTP status, title, explanation), in English msgids.
-_ENROLLMENT_PAGES: dict[type[EnrollmentError], tuple[int, str, str]] = {
+# The words of a domain error's page, as English msgids (title, explanation); the status
+# comes from the error's kind (error_status.py). The first entry the error is an instance of
+# wins, so a subclass comes before its parent and the packages' roots come last.
+_PAGES: dict[type[ShomeiError], tuple[str, str]] = {
     EnrollmentNotFoundError: (
-        404,
         N_("This enrollment link is not valid"),
         N_("Check that you opened the whole link from your invitation."),
     ),
     EnrollmentExpiredError: (
-        410,
         N_("This enrollment link has expired"),
         N_("Ask the person who invited you to send a new invitation."),
     ),
     EnrollmentLockedError: (
-        423,
         N_("This enrollment is locked"),
         N_("Too many wrong entries. Contact the administrator who invited you to unlock it."),
     ),
     EnrollmentCancelledError: (
-        410,
         N_("This enrollment was cancelled"),
         N_("Contact the administrator who invited you."),
     ),
     WrongStepError: (
-        409,
         N_("This step is already done"),
         N_("Go back to the start of your enrollment link to see where you are."),
     ),
     TooManyAttemptsAtOnceError: (
-        429,
         N_("Too many attempts at the same time"),
         N_("Wait a moment, then try again once."),
     ),
     DownloadThrottledError: (
-        429,
         N_("Too many wrong entries"),
         N_(
             "The certificate user ID or the download password was wrong several times. "
@@ -101,27 +100,91 @@ _ENROLLMENT_PAGES: dict[type[EnrollmentError], tuple[int, str, str]] = {
         ),
     ),
     SecretCheckBusyError: (
-        429,
         N_("Many people are checking at once"),
         N_("Try again in %(seconds)s seconds."),
     ),
     InvalidInputError: (
-        400,
         N_("The input was not accepted"),
         N_("Go back, check what you entered and try again."),
     ),
     CertificateNotFoundError: (
-        404,
         N_("No such valid certificate"),
         N_("It does not exist, or it was revoked already."),
     ),
     DownloadWindowClosedError: (
-        410,
         N_("The download period is over"),
         N_(
             "The certificate must be reissued: answer your secret question on the reissue page, "
             "or ask the administrator."
         ),
+    ),
+    CeremonyRefusedError: (
+        N_("Your security key did not confirm this"),
+        N_(
+            "The confirmation was refused or came too late. Go back and try again with a key "
+            "registered to you."
+        ),
+    ),
+    ApprovalsMissingError: (
+        N_("More approvals are needed"),
+        N_("Other security officers must approve this ceremony before it can be carried out."),
+    ),
+    AlreadyApprovedError: (
+        N_("You approved this already"),
+        N_("Another security officer must give the next approval."),
+    ),
+    CeremonyClosedError: (
+        N_("This ceremony is closed"),
+        N_("It was carried out, rejected, or it expired. Propose a new one if needed."),
+    ),
+    CeremonyFailedError: (
+        N_("The ceremony failed"),
+        N_("Nothing was changed. The audit log and the ceremony list show the error."),
+    ),
+    PermissionDeniedError: (
+        N_("This request was refused"),
+        N_("Your role does not allow this."),
+    ),
+    InvitationAwaitingApprovalError: (
+        N_("This invitation is not approved yet"),
+        N_("Another security officer must approve it on the Officers page first."),
+    ),
+    InvitationApprovalRefusedError: (
+        N_("This approval was not accepted"),
+        N_("The inviter cannot approve their own invitation, and each officer approves once."),
+    ),
+    LastKeyError: (
+        N_("Your last key cannot be removed"),
+        N_("Register another key first: without a key you could not sign in."),
+    ),
+    LastSecurityOfficerError: (
+        N_("The last security officer cannot be disabled"),
+        N_("Invite another security officer first."),
+    ),
+    InvalidOfficerInputError: (
+        N_("The input was not accepted"),
+        N_("Go back, check what you entered and try again."),
+    ),
+    InvalidCeremonyError: (
+        N_("The input was not accepted"),
+        N_("Go back, check what you entered and try again."),
+    ),
+    OfficerDisabledError: (
+        N_("This request was refused"),
+        N_("The officer, key or invitation does not exist or cannot be used."),
+    ),
+    SiteExistsError: (
+        N_("A site of that name exists already"),
+        N_("Choose another short name."),
+    ),
+    SiteNotFoundError: (N_("Not found"), N_("There is no site of that name.")),
+    OfficerError: (
+        N_("Not found"),
+        N_("The officer, key or invitation does not exist or cannot be used."),
+    ),
+    SiteError: (
+        N_("The input was not accepted"),
+        N_("Go back, check what you entered and try again."),
     ),
 }
 
@@ -167,18 +230,30 @@ def error_response(
     return response
 
 
+def _generic_title(status: int) -> str:
+    return _TITLES.get(status, _TITLES[500] if status >= 500 else _TITLES[400])
+
+
 async def http_exception(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 500
-    title = _TITLES.get(status, _TITLES[500] if status >= 500 else _TITLES[400])
-    return error_response(request, status, title, _TEXTS.get(status))
+    return error_response(request, status, _generic_title(status), _TEXTS.get(status))
 
 
-async def enrollment_error(request: Request, exc: Exception) -> Response:
-    retry_after = getattr(exc, "retry_after", None)
-    for kind, (status, title, text) in _ENROLLMENT_PAGES.items():
-        if isinstance(exc, kind):
-            return error_response(request, status, title, text, retry_after=retry_after)
-    return await server_error(request, exc)
+async def domain_error(request: Request, exc: Exception) -> Response:
+    """A domain error: the status from its kind, the words from its entry in _PAGES (one
+    without an entry, such as a database that went away, gets the status's generic page)."""
+    if not isinstance(exc, ShomeiError):
+        return await server_error(request, exc)
+    status = status_of(exc)
+    words: tuple[str, str | None] | None = next(
+        (words for error, words in _PAGES.items() if isinstance(exc, error)), None
+    )
+    if words is None:
+        logger.error(
+            "%s on %s %s", type(exc).__name__, request.method, request.url.path, exc_info=exc
+        )
+        words = (_generic_title(status), _TEXTS.get(status))
+    return error_response(request, status, *words, retry_after=getattr(exc, "retry_after", None))
 
 
 # The token did not answer: nothing was changed, and it may answer again shortly.
@@ -188,113 +263,14 @@ HSM_RETRY_AFTER = 5
 async def hsm_unavailable(request: Request, exc: Exception) -> Response:
     """A token fault during a request: 503 with Retry-After, never a trace."""
     logger.error("HSM error on %s %s: %s", request.method, request.url.path, exc)
+    status = status_of(exc) if isinstance(exc, HsmError) else 500
     return error_response(
         request,
-        503,
-        _TITLES[503],
+        status,
+        _generic_title(status),
         N_("The key store is not answering. Nothing was changed; try again in a moment."),
         retry_after=HSM_RETRY_AFTER,
     )
-
-
-# Officer errors on console pages: (HTTP status, title, explanation).
-_OFFICER_PAGES: dict[type[OfficerError], tuple[int, str, str]] = {
-    CeremonyRefusedError: (
-        403,
-        N_("Your security key did not confirm this"),
-        N_(
-            "The confirmation was refused or came too late. Go back and try again with a key "
-            "registered to you."
-        ),
-    ),
-    ApprovalsMissingError: (
-        409,
-        N_("More approvals are needed"),
-        N_("Other security officers must approve this ceremony before it can be carried out."),
-    ),
-    AlreadyApprovedError: (
-        409,
-        N_("You approved this already"),
-        N_("Another security officer must give the next approval."),
-    ),
-    CeremonyClosedError: (
-        409,
-        N_("This ceremony is closed"),
-        N_("It was carried out, rejected, or it expired. Propose a new one if needed."),
-    ),
-    CeremonyFailedError: (
-        500,
-        N_("The ceremony failed"),
-        N_("Nothing was changed. The audit log and the ceremony list show the error."),
-    ),
-    PermissionDeniedError: (
-        403,
-        N_("This request was refused"),
-        N_("Your role does not allow this."),
-    ),
-    InvitationAwaitingApprovalError: (
-        409,
-        N_("This invitation is not approved yet"),
-        N_("Another security officer must approve it on the Officers page first."),
-    ),
-    InvitationApprovalRefusedError: (
-        409,
-        N_("This approval was not accepted"),
-        N_("The inviter cannot approve their own invitation, and each officer approves once."),
-    ),
-    LastKeyError: (
-        409,
-        N_("Your last key cannot be removed"),
-        N_("Register another key first: without a key you could not sign in."),
-    ),
-    LastSecurityOfficerError: (
-        409,
-        N_("The last security officer cannot be disabled"),
-        N_("Invite another security officer first."),
-    ),
-    InvalidOfficerInputError: (
-        400,
-        N_("The input was not accepted"),
-        N_("Go back, check what you entered and try again."),
-    ),
-}
-_OFFICER_FALLBACK = (
-    404,
-    N_("Not found"),
-    N_("The officer, key or invitation does not exist or cannot be used."),
-)
-
-
-async def officer_error(request: Request, exc: Exception) -> Response:
-    """A console action the officer domain refused."""
-    status, title, text = next(
-        (page for kind, page in _OFFICER_PAGES.items() if isinstance(exc, kind)),
-        _OFFICER_FALLBACK,
-    )
-    return error_response(request, status, title, text)
-
-
-_SITE_PAGES: dict[type[SiteError], tuple[int, str, str]] = {
-    SiteExistsError: (
-        409,
-        N_("A site of that name exists already"),
-        N_("Choose another short name."),
-    ),
-    SiteNotFoundError: (404, N_("Not found"), N_("There is no site of that name.")),
-}
-_SITE_FALLBACK = (
-    400,
-    N_("The input was not accepted"),
-    N_("Go back, check what you entered and try again."),
-)
-
-
-async def site_error(request: Request, exc: Exception) -> Response:
-    """A console action on a relying site that the domain refused."""
-    status, title, text = next(
-        (page for kind, page in _SITE_PAGES.items() if isinstance(exc, kind)), _SITE_FALLBACK
-    )
-    return error_response(request, status, title, text)
 
 
 async def sign_in_required(request: Request, exc: Exception) -> Response:

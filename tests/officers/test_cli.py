@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import Engine
 
 from pwa_server.cli import officers as officers_cli
+from pwa_server.cli import reporting_errors
 from pwa_server.officers.service import OfficerService
 from pwa_server.settings import Settings
 from tests.officers.authenticator import SoftwareAuthenticator
@@ -23,7 +24,8 @@ def run(settings: Settings, *arguments: str) -> int:
     parser = argparse.ArgumentParser(prog="shomei")
     commands = parser.add_subparsers(dest="command", required=True)
     officers_cli.add_parsers(commands, argparse.ArgumentParser(add_help=False))
-    return officers_cli.run(settings, parser.parse_args(["officer", *arguments]))
+    parsed = parser.parse_args(["officer", *arguments])
+    return reporting_errors(lambda: officers_cli.run(settings, parsed))
 
 
 @pytest.fixture

@@ -19,9 +19,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from pwa_server.enrollment.errors import EnrollmentError
+from pwa_server.errors import ShomeiError
 from pwa_server.runtime import Services
-from pwa_server.sites.errors import ApiKeyRefusedError, SiteError
+from pwa_server.sites.errors import ApiKeyRefusedError
 from pwa_server.sites.rate_limit import Allowance, RateLimiter
 from pwa_server.store.sites import SiteRow
 from pwa_server.web.api import problems
@@ -180,7 +180,7 @@ def _endpoint(
             )
         except _RefusedError as refusal:
             return _with_allowance(refusal.response, allowance)
-        except (EnrollmentError, SiteError) as error:
+        except ShomeiError as error:
             return _with_allowance(problems.for_error(error, instance=instance), allowance)
         payload = (
             answer.body.model_dump(mode="json")

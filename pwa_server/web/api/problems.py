@@ -3,16 +3,18 @@ status, one type and one title here."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
+from http import HTTPStatus
 
 from pydantic import ValidationError
 from starlette.responses import JSONResponse
 
 from pwa_server.enrollment.errors import (
+    CertificateAlreadyRevokedError,
     CertificateNotFoundError,
     DownloadWindowClosedError,
     EnrollmentCancelledError,
-    EnrollmentError,
     EnrollmentExpiredError,
     EnrollmentLockedError,
     EnrollmentNotFoundError,
@@ -20,6 +22,7 @@ from pwa_server.enrollment.errors import (
     TooManyAttemptsAtOnceError,
     WrongStepError,
 )
+from pwa_server.errors import ShomeiError
 from pwa_server.sites.errors import (
     ApiKeyRefusedError,
     IdempotencyKeyReusedError,
@@ -28,35 +31,39 @@ from pwa_server.sites.errors import (
     ReturnAssertionExpiredError,
     ReturnAssertionInvalidError,
     ReturnAssertionReplayedError,
-    SiteError,
 )
 from pwa_server.web.api.schemas import FieldError, Problem
+from pwa_server.web.error_status import status_of
+
+logger = logging.getLogger("shomei.web")
 
 MEDIA_TYPE = "application/problem+json"
 # Problem types are URNs: stable names a client can switch on, which need no web page.
 _TYPE_PREFIX = "urn:shomei:problem:"
 
-_PROBLEMS: dict[type[Exception], tuple[int, str, str]] = {
-    ApiKeyRefusedError: (401, "unauthorized", "A valid API key is required"),
-    RateLimitedError: (429, "rate-limited", "Too many requests"),
+# (type, title) of each domain error the API can meet; the status comes from the error's kind
+# (error_status.py). The first entry the error is an instance of wins: subclasses first.
+_PROBLEMS: dict[type[ShomeiError], tuple[str, str]] = {
+    ApiKeyRefusedError: ("unauthorized", "A valid API key is required"),
+    RateLimitedError: ("rate-limited", "Too many requests"),
     IdempotencyKeyReusedError: (
-        422,
         "idempotency-key-reused",
         "This Idempotency-Key was used for a different request",
     ),
-    InvalidSiteInputError: (422, "invalid-request", "The request is not valid"),
-    InvalidInputError: (422, "invalid-request", "The request is not valid"),
-    EnrollmentNotFoundError: (404, "not-found", "No such enrollment"),
-    CertificateNotFoundError: (404, "not-found", "No such certificate"),
-    EnrollmentExpiredError: (410, "enrollment-expired", "The enrollment has expired"),
-    EnrollmentCancelledError: (410, "enrollment-cancelled", "The enrollment was cancelled"),
-    EnrollmentLockedError: (423, "enrollment-locked", "The enrollment is locked"),
-    WrongStepError: (409, "wrong-state", "The enrollment is not in a state that allows this"),
-    DownloadWindowClosedError: (409, "wrong-state", "The download period is over"),
-    TooManyAttemptsAtOnceError: (429, "rate-limited", "Too many attempts at once"),
-    ReturnAssertionExpiredError: (422, "assertion-expired", "The assertion has expired"),
-    ReturnAssertionReplayedError: (409, "assertion-replayed", "The assertion was used before"),
-    ReturnAssertionInvalidError: (422, "invalid-assertion", "The assertion is not valid"),
+    InvalidSiteInputError: ("invalid-request", "The request is not valid"),
+    InvalidInputError: ("invalid-request", "The request is not valid"),
+    EnrollmentNotFoundError: ("not-found", "No such enrollment"),
+    CertificateAlreadyRevokedError: ("already-revoked", "The certificate is already revoked"),
+    CertificateNotFoundError: ("not-found", "No such certificate"),
+    EnrollmentExpiredError: ("enrollment-expired", "The enrollment has expired"),
+    EnrollmentCancelledError: ("enrollment-cancelled", "The enrollment was cancelled"),
+    EnrollmentLockedError: ("enrollment-locked", "The enrollment is locked"),
+    WrongStepError: ("wrong-state", "The enrollment is not in a state that allows this"),
+    DownloadWindowClosedError: ("wrong-state", "The download period is over"),
+    TooManyAttemptsAtOnceError: ("rate-limited", "Too many attempts at once"),
+    ReturnAssertionExpiredError: ("assertion-expired", "The assertion has expired"),
+    ReturnAssertionReplayedError: ("assertion-replayed", "The assertion was used before"),
+    ReturnAssertionInvalidError: ("invalid-assertion", "The assertion is not valid"),
 }
 
 
@@ -87,12 +94,15 @@ def problem(
     )
 
 
-def for_error(error: EnrollmentError | SiteError, *, instance: str) -> JSONResponse:
+def for_error(error: ShomeiError, *, instance: str) -> JSONResponse:
     """The problem document of a domain error."""
-    status, slug, title = next(
-        (entry for kind, entry in _PROBLEMS.items() if isinstance(error, kind)),
-        (500, "server-error", "Server error"),
-    )
+    status = status_of(error)
+    entry = next((entry for kind, entry in _PROBLEMS.items() if isinstance(error, kind)), None)
+    if entry is None:
+        # One the API does not expect to meet (the database went away): named by its kind.
+        logger.error("%s on %s", type(error).__name__, instance, exc_info=error)
+        entry = (error.kind.value, HTTPStatus(status).phrase)
+    slug, title = entry
     headers: dict[str, str] = {}
     errors = None
     detail = None
@@ -103,8 +113,6 @@ def for_error(error: EnrollmentError | SiteError, *, instance: str) -> JSONRespo
         detail = str(error)
     elif isinstance(error, ReturnAssertionInvalidError):
         detail = error.reason
-    elif isinstance(error, CertificateNotFoundError) and error.already_revoked:
-        status, slug, title = 409, "already-revoked", "The certificate is already revoked"
     elif isinstance(error, RateLimitedError):
         headers["retry-after"] = str(error.retry_after)
         headers["ratelimit-limit"] = str(error.limit)
