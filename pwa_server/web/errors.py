@@ -64,6 +64,10 @@ _TEXTS = {
     500: N_("Something went wrong on our side. Please try again later."),
 }
 
+_NOT_ACCEPTED = (
+    N_("The input was not accepted"),
+    N_("Go back, check what you entered and try again."),
+)
 # The words of a domain error's page, as English msgids (title, explanation); the status
 # comes from the error's kind (error_status.py). The first entry the error is an instance of
 # wins, so a subclass comes before its parent and the packages' roots come last.
@@ -103,10 +107,7 @@ _PAGES: dict[type[ShomeiError], tuple[str, str]] = {
         N_("Many people are checking at once"),
         N_("Try again in %(seconds)s seconds."),
     ),
-    InvalidInputError: (
-        N_("The input was not accepted"),
-        N_("Go back, check what you entered and try again."),
-    ),
+    InvalidInputError: _NOT_ACCEPTED,
     CertificateNotFoundError: (
         N_("No such valid certificate"),
         N_("It does not exist, or it was revoked already."),
@@ -161,14 +162,8 @@ _PAGES: dict[type[ShomeiError], tuple[str, str]] = {
         N_("The last security officer cannot be disabled"),
         N_("Invite another security officer first."),
     ),
-    InvalidOfficerInputError: (
-        N_("The input was not accepted"),
-        N_("Go back, check what you entered and try again."),
-    ),
-    InvalidCeremonyError: (
-        N_("The input was not accepted"),
-        N_("Go back, check what you entered and try again."),
-    ),
+    InvalidOfficerInputError: _NOT_ACCEPTED,
+    InvalidCeremonyError: _NOT_ACCEPTED,
     OfficerDisabledError: (
         N_("This request was refused"),
         N_("The officer, key or invitation does not exist or cannot be used."),
@@ -182,10 +177,7 @@ _PAGES: dict[type[ShomeiError], tuple[str, str]] = {
         N_("Not found"),
         N_("The officer, key or invitation does not exist or cannot be used."),
     ),
-    SiteError: (
-        N_("The input was not accepted"),
-        N_("Go back, check what you entered and try again."),
-    ),
+    SiteError: _NOT_ACCEPTED,
 }
 
 
@@ -249,10 +241,11 @@ async def domain_error(request: Request, exc: Exception) -> Response:
         (words for error, words in _PAGES.items() if isinstance(exc, error)), None
     )
     if words is None:
+        words = (_generic_title(status), _TEXTS.get(status))
+    if status >= 500:
         logger.error(
             "%s on %s %s", type(exc).__name__, request.method, request.url.path, exc_info=exc
         )
-        words = (_generic_title(status), _TEXTS.get(status))
     return error_response(request, status, *words, retry_after=getattr(exc, "retry_after", None))
 
 
