@@ -79,7 +79,7 @@ def test_the_closed_download_window_is_410_gone_in_both_and_keeps_its_problem_ty
     problem = problems.for_error(ERRORS["window-closed"], instance="/api/v1/x")
 
     assert page.status_code == problem.status_code == 410
-    assert problem.body.startswith(b'{"type":"urn:shomei:problem:wrong-state"')
+    assert bytes(problem.body).startswith(b'{"type":"urn:shomei:problem:wrong-state"')
 
 
 def test_an_error_the_api_does_not_name_is_a_problem_of_its_kind() -> None:
@@ -89,4 +89,4 @@ def test_an_error_the_api_does_not_name_is_a_problem_of_its_kind() -> None:
     problem = problems.for_error(DependencyGoneError("the database went away"), instance="/x")
 
     assert problem.status_code == 503
-    assert problem.body.startswith(b'{"type":"urn:shomei:problem:unavailable"')
+    assert bytes(problem.body).startswith(b'{"type":"urn:shomei:problem:unavailable"')
