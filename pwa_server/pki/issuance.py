@@ -24,6 +24,7 @@ from cryptography.x509.oid import NameOID
 from sqlalchemy import Connection
 
 from pwa_server.audit import Actor, AuditAction, JsonValue, record
+from pwa_server.errors import ErrorKind, ShomeiError
 from pwa_server.pki.authority import Authority, fingerprint
 from pwa_server.pki.key_profiles import KEY_SPECS, key_name
 from pwa_server.pki.profiles import Profile, PublicationUrls, PublicKey, extensions
@@ -114,8 +115,10 @@ def issue(
 MAX_COMMON_NAME = 64
 
 
-class RefusedRequestError(Exception):
+class RefusedRequestError(ShomeiError):
     """A certificate request the pipeline will not sign (nothing is stored or audited)."""
+
+    kind = ErrorKind.INVALID
 
 
 @dataclass(frozen=True)
