@@ -31,7 +31,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from pwa_server.settings import Settings
-from tests.serving import STARTUP_SECONDS, ShomeiServer, free_port
+from testbed.serving import STARTUP_SECONDS, ShomeiServer, free_port
 
 RESULTS = Path(__file__).resolve().parent / "results"
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -71,7 +71,7 @@ class InstanceConfig:
 
 class Instance(ShomeiServer):
     """A fresh data directory made by `python -m pwa_server.cli init`, served by
-    `python -m pwa_server.cli serve` in a child process (tests/serving.py), as an operator
+    `python -m pwa_server.cli serve` in a child process (testbed/serving.py), as an operator
     would run it.
 
     The worker count is the server's default (Settings.workers) unless one is given, since
@@ -104,20 +104,6 @@ class Instance(ShomeiServer):
     def init(self) -> None:
         """`shomei init` in a subprocess: token, CAs, TLS identity, database."""
         self.run_cli("init")
-
-    def run_cli(self, *arguments: str) -> str:
-        """The `shomei` command on this instance; its standard output (raises on failure)."""
-        result = subprocess.run(
-            [sys.executable, "-m", "pwa_server.cli", *arguments],
-            env=self.environment,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=120,
-        )
-        if result.returncode != 0:
-            raise RuntimeError(f"shomei {' '.join(arguments)} failed: {result.stderr}")
-        return result.stdout
 
     def start(self) -> None:
         """`shomei serve`, then wait until /healthz answers and every worker has started."""

@@ -45,7 +45,7 @@ from playwright.sync_api import BrowserContext, CDPSession, Page, sync_playwrigh
 from playwright.sync_api import Request as PlaywrightRequest
 
 from bench.common import Instance, scrub_environment
-from tests.chromium import CHROMIUM, pinned_chromium
+from testbed.chromium import CHROMIUM, pinned_chromium
 
 # 50 KB read as 50,000 bytes, the stricter of the two readings (50 KiB is 51,200).
 TARGET_BYTES = 50_000

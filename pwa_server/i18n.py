@@ -1,4 +1,4 @@
-"""Japanese and English for every user-facing text, from gettext catalogues under frontend/.
+"""Japanese and English for every user-facing text, from the gettext catalogues of frontend/.
 
 Catalogues are read from their .po files at start-up (Babel compiles them in memory), so there
 is no build step and no compiled file to forget. English msgids are the source texts.
@@ -15,9 +15,8 @@ from babel.messages.pofile import read_po
 from babel.support import Translations
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-FRONTEND = Path(__file__).resolve().parents[1] / "frontend"
-LOCALES_DIR = FRONTEND / "locales"
-TEMPLATES_DIR = FRONTEND / "templates"
+from pwa_server.frontend import LOCALES_DIR, TEMPLATES_DIR
+
 LOCALES = ("ja", "en")  # Japanese users come first (the seeds are Japanese services)
 DEFAULT_LOCALE = "ja"
 

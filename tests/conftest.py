@@ -3,7 +3,7 @@
 One SoftHSM token directory serves the whole test session in this process: SoftHSM reads its
 configuration once per library initialisation, so every in-process token lives there.
 
-The server in a child process (ShomeiServer) is tests/serving.py's, which bench/ shares.
+The server in a child process (ShomeiServer) is testbed/serving.py's, which bench/ shares.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pwa_server.initialise import initialise
 from pwa_server.runtime import Services, open_services
 from pwa_server.settings import Settings
 from pwa_server.store.database import create_database_engine, migrate
-from tests.serving import ShomeiServer, free_port
+from testbed.serving import ShomeiServer, free_port
 
 POSTGRES_URL = os.environ.get("SHOMEI_TEST_POSTGRES_URL")
 

@@ -23,7 +23,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Row, create_engine, select
 
 from pwa_server.store.tables import certificate_authorities, certificates
-from tests.serving import free_port
+from testbed.serving import free_port
 
 # No token ever had this PIN; no output may ever contain it either.
 WRONG_PIN = "not-the-pin-5b1e0c"

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from babel.messages.pofile import read_po
 
-from pwa_server.i18n import LOCALES_DIR, Templates, negotiate
+from pwa_server.frontend import LOCALES_DIR
+from pwa_server.i18n import Templates, negotiate
 from tests.conftest import run_tool
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,7 +12,7 @@ from starlette.staticfiles import StaticFiles
 
 from hsm import HsmError
 from pwa_server.errors import ShomeiError
-from pwa_server.i18n import FRONTEND
+from pwa_server.frontend import STATIC_DIR
 from pwa_server.runtime import Services
 from pwa_server.web import check_routes, enroll_routes, pki_routes
 from pwa_server.web.api.routes import api_routes
@@ -45,7 +45,7 @@ SESSION_MAX_AGE = 30 * 60
 async def service_worker(request: Request) -> Response:
     """The service worker, from the root so that its scope is the whole site."""
     return FileResponse(
-        FRONTEND / "static" / "sw.js",
+        STATIC_DIR / "sw.js",
         media_type="text/javascript",
         headers={"cache-control": "no-cache"},
     )
@@ -68,7 +68,7 @@ def create_app(services: Services) -> Starlette:
             *ceremony_pages.routes,
             *site_pages.routes,
             Route("/sw.js", service_worker, methods=["GET", "HEAD"]),
-            Mount("/static", StaticFiles(directory=FRONTEND / "static"), name="static"),
+            Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         ],
         middleware=[
             Middleware(SecurityHeadersMiddleware),

@@ -33,7 +33,7 @@ def ngettext(request: Request, singular: str, plural: str, n: int, **values: Any
 
 
 class Renderer:
-    """Renders templates from frontend/templates with the translation catalogue."""
+    """Renders the templates of pwa_server/frontend with the translation catalogue."""
 
     def __init__(self) -> None:
         self.templates = i18n.Templates()

@@ -14,8 +14,8 @@ from typing import Any
 
 import httpx
 
+from testbed.serving import ShomeiServer
 from tests.officers.authenticator import SoftwareAuthenticator
-from tests.serving import ShomeiServer
 
 SESSION_COOKIE = "__Host-session"
 _CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)"')

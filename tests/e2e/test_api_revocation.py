@@ -23,9 +23,9 @@ from cryptography import x509
 
 from pwa_server.runtime import site_registry
 from pwa_server.store.database import create_database_engine
+from testbed.serving import ShomeiServer, instance_settings
 from tests.conftest import openssl, run_tool
 from tests.e2e.journey.flow import PIXEL, Identity, Invitation, Phone, open_pkcs12
-from tests.serving import ShomeiServer, instance_settings
 from tests.web.api.conftest import Contract
 
 USER_ID = "employee-0042"

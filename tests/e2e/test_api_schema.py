@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from pwa_server.settings import Settings
+from testbed.serving import ShomeiServer, free_port
 from tests.conftest import run_tool
-from tests.serving import ShomeiServer, free_port
 
 # What "no 5xx and no schema violations" means in schemathesis's terms.
 CHECKS = (

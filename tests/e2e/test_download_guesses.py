@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from pwa_server.enrollment.models import DownloadCredentials
 from pwa_server.runtime import Services
-from tests.serving import ShomeiServer
+from testbed.serving import ShomeiServer
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]*)"')
 

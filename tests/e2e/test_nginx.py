@@ -28,6 +28,7 @@ from sqlalchemy import Engine
 from pwa_server.enrollment.revocation import revoke
 from pwa_server.pki.ocsp import STATUS_RECHECK
 from pwa_server.store.database import create_database_engine
+from testbed.serving import free_port, instance_settings
 from tests.conftest import openssl, run_tool
 from tests.e2e.journey.conftest import InvitationPool, JourneyServer
 from tests.e2e.journey.flow import PIXEL, Identity, Invitation, Phone, certificates_of, open_pkcs12
@@ -40,7 +41,6 @@ from tests.e2e.nginx import (
     fill,
     readme_server_block,
 )
-from tests.serving import free_port, instance_settings
 
 pytestmark = pytest.mark.skipif(
     shutil.which("nginx") is None,

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from pwa_server.settings import Settings
-from tests.serving import ShomeiServer, free_port
+from testbed.serving import ShomeiServer, free_port
 
 
 def _shomei(*arguments: str, data_dir: Path) -> str:

@@ -20,8 +20,8 @@ from cryptography.x509.oid import AuthorityInformationAccessOID
 from pwa_server.enrollment.download import Platform
 from pwa_server.pki.ocsp import STATUS_RECHECK
 from pwa_server.runtime import Services
+from testbed.serving import ShomeiServer
 from tests.conftest import ca_public_key, openssl
-from tests.serving import ShomeiServer
 
 
 def test_healthz_reports_database_and_token(server: ShomeiServer) -> None:

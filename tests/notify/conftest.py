@@ -23,7 +23,7 @@ from sqlalchemy import Engine
 
 from pwa_server.notify.mail import compose
 from pwa_server.notify.outbox import OutboxMessage, enqueue_mail, message_by_id
-from tests.serving import free_port
+from testbed.serving import free_port
 
 NOW = dt.datetime(2025, 4, 1, 9, 0, 0, tzinfo=dt.UTC)
 SUBJECT = "【証明書】ダウンロードのご案内 — 山田 太郎 様"

@@ -19,6 +19,7 @@ from pwa_server.notify.outbox import claim_due, enqueue_mail, message_by_id
 from pwa_server.notify.sender import deliver_due, run_sender
 from pwa_server.notify.transports import EmlDirectoryTransport, SmtpTransport
 from pwa_server.store.database import create_database_engine
+from testbed.serving import free_port
 from tests.notify.conftest import (
     NOW,
     SUBJECT,
@@ -27,7 +28,6 @@ from tests.notify.conftest import (
     japanese_mail,
     outbox_row,
 )
-from tests.serving import free_port
 
 
 async def eventually(condition: object, timeout: float = 10.0) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from pwa_server.notify.outbox import MAX_ATTEMPTS, enqueue_mail, retry_delay
 from pwa_server.notify.sender import deliver_due
 from pwa_server.notify.transports import DeliveryError, SmtpTransport
+from testbed.serving import free_port
 from tests.notify.conftest import (
     NOW,
     SUBJECT,
@@ -26,7 +27,6 @@ from tests.notify.conftest import (
     japanese_mail,
     outbox_row,
 )
-from tests.serving import free_port
 
 
 def plain(server: SmtpServer) -> SmtpTransport:

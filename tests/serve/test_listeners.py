@@ -9,7 +9,7 @@ import pytest
 
 from pwa_server.serve.listeners import Listeners, bind
 from pwa_server.settings import Settings
-from tests.serving import free_port
+from testbed.serving import free_port
 
 
 @pytest.fixture

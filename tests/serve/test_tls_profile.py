@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from testbed.serving import ShomeiServer
 from tests.conftest import run_tool
-from tests.serving import ShomeiServer
 
 
 def _handshake(server: ShomeiServer, listener: str, *options: str) -> bool:

@@ -26,7 +26,7 @@ from pwa_server.pki.tls_identity import TlsFiles
 from pwa_server.runtime import Services
 from pwa_server.serve.client_auth_context import client_certificate_context
 from pwa_server.serve.tls_protocol import ClientCertH11Protocol
-from tests.serving import free_port
+from testbed.serving import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

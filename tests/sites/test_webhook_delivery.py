@@ -35,7 +35,7 @@ from pwa_server.sites.webhooks import WEBHOOK, EventType, enqueue_event
 from pwa_server.store.database import create_database_engine
 from pwa_server.store.enrollments import insert_enrollment
 from pwa_server.store.sites import SiteRow, update_site
-from tests.serving import free_port
+from testbed.serving import free_port
 
 NOW = dt.datetime(2025, 4, 1, 9, 0, 0, tzinfo=dt.UTC)
 README = Path(__file__).resolve().parents[2] / "README.md"

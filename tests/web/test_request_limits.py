@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from pwa_server.serve.bounded_protocol import HEAD_SECONDS, MAX_HEAD_BYTES
-from tests.serving import ShomeiServer
+from testbed.serving import ShomeiServer
 
 MIB = 1024 * 1024
 

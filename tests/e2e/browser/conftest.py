@@ -1,6 +1,6 @@
 """Headless Chromium (Debian's, driven by Python Playwright) against the session's `server`.
 
-Chromium trusts the server's TLS key only (tests/chromium.py). Playwright's client-certificate
+Chromium trusts the server's TLS key only (testbed/chromium.py). Playwright's client-certificate
 proxy (in its Node driver) verifies the upstream server on its own, so the driver gets our
 root CA through NODE_EXTRA_CA_CERTS.
 """
@@ -27,8 +27,8 @@ from playwright.sync_api import (
 )
 
 from pwa_server.settings import Settings
-from tests.chromium import pinned_chromium
-from tests.serving import ShomeiServer
+from testbed.chromium import pinned_chromium
+from testbed.serving import ShomeiServer
 
 if TYPE_CHECKING:
     # Only for annotations: officer.py imports this module.

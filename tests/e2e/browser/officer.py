@@ -20,10 +20,10 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from pwa_server.settings import Settings
 from pwa_server.store.database import create_database_engine
+from testbed.serving import ShomeiServer, free_port
 from tests.conftest import openssl
 from tests.e2e.browser.conftest import ENGLISH, Watched, device, watch
 from tests.e2e.journey.flow import PIXEL, Identity, Invitation, Phone, open_pkcs12
-from tests.serving import ShomeiServer, free_port
 
 # A security key that holds discoverable credentials and checks its PIN (always "verified"),
 # and is touched whenever asked.

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Playwright
 
+from testbed.serving import ShomeiServer
 from tests.e2e.browser.conftest import InvitationPool, watch
 from tests.e2e.browser.journey import (
     Journey,
@@ -21,7 +22,6 @@ from tests.e2e.browser.journey import (
     register_secret_question,
     walk,
 )
-from tests.serving import ShomeiServer
 
 OpenContext = Callable[..., BrowserContext]
 KANA = re.compile(r"[\u3040-\u30ff]")

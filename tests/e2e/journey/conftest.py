@@ -18,8 +18,8 @@ from sqlalchemy import Engine
 
 from pwa_server.settings import Settings
 from pwa_server.store.database import create_database_engine
+from testbed.serving import ShomeiServer, free_port
 from tests.e2e.journey.flow import Invitation, Mailbox
-from tests.serving import ShomeiServer, free_port
 
 SENDER = "Shomei <no-reply@shomei.test>"
 # Enough invitations for every test in this folder, made in one batch: each CLI process costs

@@ -22,7 +22,7 @@ from pwa_server.store.tables import certificates, enrollments
 from tests.conftest import openssl, run_tool
 
 if TYPE_CHECKING:
-    from tests.serving import ShomeiServer
+    from testbed.serving import ShomeiServer
 
 MAIL_WAIT_SECONDS = 20.0
 IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 Mobile"

@@ -16,8 +16,8 @@ from pwa_server.web.middleware.client_rate_limit import (
     client_of,
     purpose_of,
 )
+from testbed.serving import ShomeiServer, instance_settings
 from tests.conftest import run_tool
-from tests.serving import ShomeiServer, instance_settings
 
 PER_MINUTE = 3
 

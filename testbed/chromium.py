@@ -16,7 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from playwright.sync_api import Browser, Playwright
 
-from tests.serving import ShomeiServer
+from testbed.serving import ShomeiServer
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -1,8 +1,8 @@
 """`shomei serve` in a child process, as an operator starts it: what the end-to-end tests
 (tests/conftest.py's ShomeiServer) and the benchmarks (bench/common.py's Instance) share.
 
-Kept apart from tests/conftest.py so that bench/ imports it without pytest's fixtures, and so
-that mypy, which checks bench/ strictly, checks this module with it.
+Outside tests/ so that bench/ imports it without the test suite or pytest's fixtures (an
+import-linter contract keeps bench/ off tests/), and so that mypy checks it strictly.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,8 @@ STARTUP_SECONDS = 60.0
 UNLIMITED = 100_000
 # Workers finish the requests they are serving before they exit.
 STOP_SECONDS = 30.0
+# The checkout's `shomei`, as this interpreter imports it.
+CHECKOUT_SHOMEI = (sys.executable, "-m", "pwa_server.cli")
 
 
 def free_port() -> int:
@@ -49,16 +51,25 @@ def instance_settings(data_dir: Path, *, workers: int = 2) -> Settings:
 
 
 class ShomeiServer:
-    """`python -m pwa_server.cli serve` for `settings` in a child process, its output
-    appended to `log`; `environment` adds variables that `settings` does not carry over
-    (the data directory, ports and worker count are passed on by themselves)."""
+    """`shomei serve` for `settings` in a child process, its output appended to `log`;
+    `environment` adds variables that `settings` does not carry over (the data directory,
+    ports and worker count are passed on by themselves). `command` is the command line that
+    runs Shomei (the checkout's by default, or an installed `shomei`), in `cwd` if given."""
 
     def __init__(
-        self, settings: Settings, log: Path, environment: Mapping[str, str] | None = None
+        self,
+        settings: Settings,
+        log: Path,
+        environment: Mapping[str, str] | None = None,
+        *,
+        command: Sequence[str] = CHECKOUT_SHOMEI,
+        cwd: Path | None = None,
     ) -> None:
         self.settings = settings
         self.log = log
         self.extra_environment = dict(environment or {})
+        self.command = tuple(command)
+        self.cwd = cwd
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -117,13 +128,29 @@ class ShomeiServer:
         options.setdefault("timeout", 30)
         return httpx.Client(verify=self.ssl_context(certificate), **options)
 
+    def run_cli(self, *arguments: str) -> str:
+        """The `shomei` command on this instance; its standard output (raises on failure)."""
+        result = subprocess.run(
+            [*self.command, *arguments],
+            env=self.environment,
+            cwd=self.cwd,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"shomei {' '.join(arguments)} failed: {result.stderr}")
+        return result.stdout
+
     def start(self) -> None:
         """Start `shomei serve`; return once both HTTPS listeners answer /healthz, or stop it
         and raise with the log's text."""
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "pwa_server.cli", "serve"],
+                [*self.command, "serve"],
                 env=self.environment,
+                cwd=self.cwd,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
