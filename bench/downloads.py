@@ -68,7 +68,7 @@ from pwa_server.notify.sender import deliver_due
 from pwa_server.notify.transports import transport_from_settings
 from pwa_server.pki.issuance import issue
 from pwa_server.pki.packaging import mobileconfig, pkcs12
-from pwa_server.pki.profiles import Profile
+from pwa_server.pki.profiles import CertificateProfile
 from pwa_server.runtime import enrollment_service, open_services, open_token, secret_hashes
 from pwa_server.store.database import create_database_engine
 
@@ -94,8 +94,8 @@ CHAIN_FRAMES = (
     r"^new_private_key \(pwa_server/pki/key_profiles\.py",
     r"^issue \(pwa_server/pki/issuance\.py",
     r"^build_pkcs12 \(",
-    r"^build_profile \(pwa_server/pki/packaging/mobileconfig\.py",
-    r"^sign_profile \(",
+    r"^build_configuration_profile \(pwa_server/pki/packaging/mobileconfig\.py",
+    r"^sign_configuration_profile \(",
 )
 OWNERS = (
     (
@@ -216,7 +216,7 @@ def _primitives(barrier: Barrier, config: InstanceConfig, seconds: float) -> dic
                     ]
                 ),
                 public_key=key.public_key(),
-                profile=Profile.CLIENT,
+                profile=CertificateProfile.CLIENT,
                 now=now,
                 lifetime=policy.validity,
                 urls=downloads.issuance.urls,
@@ -230,14 +230,14 @@ def _primitives(barrier: Barrier, config: InstanceConfig, seconds: float) -> dic
                 phone_compatible=True,
             )
             if ios:
-                profile = mobileconfig.build_profile(
+                profile = mobileconfig.build_configuration_profile(
                     pkcs12=p12,
                     root=services.root.certificate,
                     certificate_user_id=name,
                     organization=policy.organization,
                     identifier_prefix=downloads.identifier_prefix,
                 )
-                mobileconfig.sign_profile(
+                mobileconfig.sign_configuration_profile(
                     profile,
                     certificate=downloads.signing.certificate,
                     private_key=downloads.signing.private_key,

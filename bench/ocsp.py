@@ -69,7 +69,7 @@ from bench.common import (
 )
 from hsm import TokenECPrivateKey
 from pwa_server.pki.issuance import issue
-from pwa_server.pki.profiles import Profile
+from pwa_server.pki.profiles import CertificateProfile
 from pwa_server.runtime import open_services
 
 CERTIFICATES = 4
@@ -141,7 +141,7 @@ def _issue(barrier: Barrier, config: InstanceConfig, count: int) -> dict[str, An
                     services.issuing,
                     subject=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"ocsp-{number}")]),
                     public_key=key.public_key(),
-                    profile=Profile.CLIENT,
+                    profile=CertificateProfile.CLIENT,
                     now=dt.datetime.now(dt.UTC),
                     lifetime=dt.timedelta(days=730),
                 )

@@ -22,7 +22,7 @@ from cryptography.x509.oid import NameOID
 from hsm import KeyAlgorithm, TokenECPrivateKey, TokenRSAPrivateKey
 from pwa_server.initialise import initialise
 from pwa_server.pki.issuance import issue
-from pwa_server.pki.profiles import Profile
+from pwa_server.pki.profiles import CertificateProfile
 from pwa_server.runtime import open_services
 from pwa_server.settings import Settings
 
@@ -72,7 +72,7 @@ def main() -> int:
                     services.issuing,
                     subject=subject,
                     public_key=public_key,
-                    profile=Profile.CLIENT,
+                    profile=CertificateProfile.CLIENT,
                     now=dt.datetime.now(dt.UTC),
                     lifetime=dt.timedelta(days=730),
                 )

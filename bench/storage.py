@@ -61,7 +61,7 @@ from sqlalchemy.exc import OperationalError
 from hsm import TokenECPrivateKey
 from pwa_server.initialise import initialise
 from pwa_server.pki.issuance import issue
-from pwa_server.pki.profiles import Profile
+from pwa_server.pki.profiles import CertificateProfile
 from pwa_server.runtime import Services, open_services, publication_urls
 from pwa_server.settings import Settings
 from pwa_server.store.certificates import insert_certificate
@@ -174,7 +174,7 @@ def _run_phases(
                 issuing,
                 subject=subject,
                 public_key=public_key,
-                profile=Profile.CLIENT,
+                profile=CertificateProfile.CLIENT,
                 now=dt.datetime.now(dt.UTC),
                 lifetime=LIFETIME,
                 urls=urls,
@@ -199,7 +199,7 @@ def _run_phases(
                 connection,
                 issuer_id=issuing.id,
                 serial=format(x509.random_serial_number(), "x"),
-                profile=Profile.CLIENT.value,
+                profile=CertificateProfile.CLIENT.value,
                 subject=template.subject.rfc4514_string(),
                 not_before=template.not_valid_before_utc,
                 not_after=template.not_valid_after_utc,

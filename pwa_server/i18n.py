@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import io
+from collections.abc import Mapping
 from pathlib import Path
 
 from babel.messages.mofile import write_mo
@@ -63,8 +64,13 @@ class Templates:
     """Jinja2 templates rendered in either language: one environment per locale, so that
     templates call _("...", name=value) with gettext's new-style formatting and escaping."""
 
-    def __init__(self, directory: Path = TEMPLATES_DIR) -> None:
+    def __init__(
+        self, directory: Path = TEMPLATES_DIR, *, names: Mapping[str, object] | None = None
+    ) -> None:
+        """`names` are known to every template (such as the domain's words to compare with)."""
         self._environments = {locale: _environment(directory, locale) for locale in LOCALES}
+        for env in self._environments.values():
+            env.globals.update(names or {})
 
     def render(self, template: str, locale: str, **context: object) -> str:
         """Render `template` in `locale` (a locale we do not have falls back to Japanese)."""

@@ -120,8 +120,8 @@ def open_services(settings: Settings, *, retry: bool = False) -> Services:
                 urls=publication_urls(settings, issuing),
             ),
             root=root,
-            signing=_profile_signer(settings),
-            identifier_prefix=profile_identifier_prefix(settings),
+            signing=_configuration_profile_signer(settings),
+            identifier_prefix=configuration_profile_identifier_prefix(settings),
             hashes=hashes,
         )
         registry = site_registry(settings, engine)
@@ -224,13 +224,13 @@ def publication_urls(settings: Settings, issuing: Authority) -> PublicationUrls:
     )
 
 
-def profile_identifier_prefix(settings: Settings) -> str:
+def configuration_profile_identifier_prefix(settings: Settings) -> str:
     """Reverse-DNS prefix of PayloadIdentifier: the public host name, reversed."""
     host = urlsplit(settings.effective_public_url).hostname or "localhost"
     return ".".join(reversed(host.split("."))) + ".shomei"
 
 
-def _profile_signer(settings: Settings) -> SigningIdentity:
+def _configuration_profile_signer(settings: Settings) -> SigningIdentity:
     """Loaded once per process: loading a private key validates it, which is slow for RSA."""
     files = TlsFiles(settings.tls_dir)
     return load_signing_identity(

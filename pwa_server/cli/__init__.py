@@ -15,7 +15,6 @@ from pathlib import Path
 from hsm import HsmError, Token
 from pwa_server.audit import CLI
 from pwa_server.cli import audit, officers, sites
-from pwa_server.enrollment.download import KEY_PROFILES
 from pwa_server.errors import ShomeiError
 from pwa_server.initialise import initialise
 from pwa_server.notify.eml import list_mails
@@ -30,6 +29,7 @@ from pwa_server.runtime import (
 )
 from pwa_server.settings import Settings, load_settings
 from pwa_server.store.database import check, create_database_engine
+from pwa_server.vocabulary import KeyProfile
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -56,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--user-id", required=True, help="the site's user id")
     create.add_argument("--email", required=True, help="where the invitation mail goes")
     create.add_argument("--name", help="the user's display name")
-    create.add_argument("--profile", default="default", choices=KEY_PROFILES)
+    create.add_argument("--profile", default=KeyProfile.DEFAULT, choices=list(KeyProfile))
     create.add_argument("--json", action="store_true", help="print JSON")
     unlock = enroll_commands.add_parser("unlock", parents=[common], help="unlock an enrollment")
     unlock.add_argument("enrollment_id")
@@ -136,7 +136,7 @@ def _enroll(settings: Settings, arguments: argparse.Namespace) -> int:
             user_id=arguments.user_id,
             email=arguments.email,
             display_name=arguments.name,
-            profile=arguments.profile,
+            profile=KeyProfile(arguments.profile),
             now=now,
             actor=CLI,
         )

@@ -7,13 +7,13 @@ import datetime as dt
 import json
 
 from pwa_server.audit import CLI
-from pwa_server.enrollment.download import KEY_PROFILES
 from pwa_server.names import for_terminal
 from pwa_server.runtime import site_registry
 from pwa_server.settings import Settings
 from pwa_server.sites.registry import SiteRegistry
 from pwa_server.sites.webhook_delivery import list_deliveries
 from pwa_server.store.database import check, create_database_engine
+from pwa_server.vocabulary import DeliveryState, KeyProfile
 
 
 def add_parsers(
@@ -32,7 +32,7 @@ def add_parsers(
         "--return-url", action="append", default=[], help="an allowed return URL (repeatable)"
     )
     add.add_argument("--webhook-url", help="where events are POSTed")
-    add.add_argument("--profile", default="default", choices=KEY_PROFILES)
+    add.add_argument("--profile", default=KeyProfile.DEFAULT, choices=list(KeyProfile))
     add.add_argument("--json", action="store_true", help="print JSON")
     site_commands.add_parser("list", parents=[common], help="the sites and their keys")
     key_add = site_commands.add_parser(
@@ -75,7 +75,7 @@ def _add(registry: SiteRegistry, arguments: argparse.Namespace, now: dt.datetime
         display_name=arguments.display_name,
         return_urls=tuple(arguments.return_url),
         webhook_url=arguments.webhook_url,
-        default_profile=arguments.profile,
+        default_profile=KeyProfile(arguments.profile),
         now=now,
         actor=CLI,
     )
@@ -150,13 +150,13 @@ def _deliveries(registry: SiteRegistry, arguments: argparse.Namespace, now: dt.d
     site = registry.site(arguments.name)
     messages = list_deliveries(registry.engine, site_id=site.id)
     for message in messages:
-        state = (
-            f"delivered {message.delivered_at:%Y-%m-%d %H:%M:%S}"
-            if message.delivered_at
-            else "failed"
-            if message.failed_at
-            else f"pending, next try {message.next_attempt_at:%H:%M:%S}"
-        )
+        match message.state:
+            case DeliveryState.DELIVERED:
+                state = f"{message.state} {message.delivered_at:%Y-%m-%d %H:%M:%S}"
+            case DeliveryState.FAILED:
+                state = f"{message.state}"
+            case DeliveryState.PENDING:
+                state = f"{message.state}, next try {message.next_attempt_at:%H:%M:%S}"
         print(
             f"{message.id:>6}  {message.created_at:%Y-%m-%d %H:%M:%S}  {message.subject or '':22}"
             f"  {message.attempts} attempts  {state}"

@@ -19,8 +19,6 @@ from pwa_server.enrollment.mails import EnrollmentMails
 from pwa_server.enrollment.models import Invitation
 from pwa_server.enrollment.policy import EnrollmentPolicy
 from pwa_server.enrollment.states import (
-    OTP_STEPS,
-    REISSUABLE,
     check_open,
     raise_for,
     resumed_status,
@@ -29,6 +27,7 @@ from pwa_server.enrollment.throttle import id_prefix
 from pwa_server.notify.outbox import enqueue_mail
 from pwa_server.store.enrollments import EnrollmentRow, enrollment_by_id, update_enrollment
 from pwa_server.store.guess_throttles import forget_prefix
+from pwa_server.vocabulary import OTP_STEPS, REISSUABLE, EnrollmentStatus
 
 
 @dataclass(frozen=True)
@@ -60,7 +59,7 @@ class EnrollmentAdministration:
             if not update_enrollment(
                 connection,
                 row.id,
-                expected_status="invited",
+                expected_status=EnrollmentStatus.INVITED,
                 one_time_password_hash=one_time_password_hash,
                 updated_at=now,
             ):
@@ -104,7 +103,7 @@ class EnrollmentAdministration:
                 connection,
                 row.id,
                 expected_status=row.status,
-                status="secret_registered",
+                status=EnrollmentStatus.SECRET_REGISTERED,
                 downloads=0,
                 first_download_at=None,
                 download_deadline=deadline,
@@ -184,10 +183,14 @@ class EnrollmentAdministration:
             row = enrollment_by_id(connection, enrollment_id)
             if row is None:
                 raise EnrollmentNotFoundError(enrollment_id)
-            if row.status == "cancelled":
+            if row.status == EnrollmentStatus.CANCELLED:
                 raise WrongStepError(f"enrollment {enrollment_id} is already cancelled")
             if not update_enrollment(
-                connection, row.id, expected_status=row.status, status="cancelled", updated_at=now
+                connection,
+                row.id,
+                expected_status=row.status,
+                status=EnrollmentStatus.CANCELLED,
+                updated_at=now,
             ):
                 raise WrongStepError(f"enrollment {enrollment_id} changed meanwhile")
             record_enrollment_event(
@@ -198,7 +201,7 @@ class EnrollmentAdministration:
                 details={"previous_status": row.status},
                 now=now,
             )
-        return dataclasses.replace(row, status="cancelled", updated_at=now)
+        return dataclasses.replace(row, status=EnrollmentStatus.CANCELLED, updated_at=now)
 
     def unlock(self, enrollment_id: str, *, now: dt.datetime, actor: Actor = CLI) -> EnrollmentRow:
         """An officer's unlock: every counter of wrong secrets is forgotten (failures, guesses
@@ -210,10 +213,10 @@ class EnrollmentAdministration:
             row = enrollment_by_id(connection, enrollment_id)
             if row is None:
                 raise EnrollmentNotFoundError(enrollment_id)
-            status = resumed_status(row) if row.status == "locked" else row.status
+            status = resumed_status(row) if row.status == EnrollmentStatus.LOCKED else row.status
             throttles = forget_prefix(connection, id_prefix(row.certificate_user_id))
             counted = row.failed_attempts or row.guesses_in_flight or throttles
-            if row.status != "locked" and not counted:
+            if row.status != EnrollmentStatus.LOCKED and not counted:
                 raise WrongStepError(f"enrollment {enrollment_id} is not locked")
             cleared: dict[str, Any] = {
                 "status": status,

@@ -44,6 +44,7 @@ from pwa_server.store.enrollments import (
     enrollment_by_certificate_user_id,
 )
 from pwa_server.store.guess_throttles import forget
+from pwa_server.vocabulary import EnrollmentStatus, RevocationReason
 
 
 class Platform(enum.StrEnum):
@@ -57,9 +58,6 @@ class Platform(enum.StrEnum):
 # How long a wrong download password takes to answer at the least, whatever the ID: well
 # above both paths' own time (5-12 ms here), so that timing tells nothing.
 WRONG_ANSWER_SECONDS = 0.05
-
-# The key profiles an enrollment may name (the keys are in pwa_server.pki.key_profiles).
-KEY_PROFILES = tuple(KEY_SPECS)
 
 
 @dataclass(frozen=True)
@@ -166,7 +164,7 @@ class Downloads:
             record_revoked(
                 connection,
                 superseded,
-                reason="superseded",
+                reason=RevocationReason.SUPERSEDED,
                 actor=user,
                 now=now,
                 replaced_by=issued.serial,
@@ -198,7 +196,7 @@ class Downloads:
             else revoke_superseded(connection, row.id, keep_id=issued.record_id, now=now)
         )
         if row.site_id is not None:
-            announce_revoked(connection, superseded, reason="superseded", now=now)
+            announce_revoked(connection, superseded, reason=RevocationReason.SUPERSEDED, now=now)
         return superseded
 
     def _authenticate(
@@ -211,9 +209,9 @@ class Downloads:
         stored = row.download_password_hash if row is not None else None
         matched = self.hashes.verify(stored, credentials.normalise_typed(download_password))
         if matched and row is not None:
-            if row.status == "locked":
+            if row.status == EnrollmentStatus.LOCKED:
                 raise EnrollmentLockedError(row.id)
-            if row.status == "cancelled":
+            if row.status == EnrollmentStatus.CANCELLED:
                 raise EnrollmentCancelledError(row.id)
             return row
         with self.engine.begin() as connection:
@@ -250,15 +248,15 @@ class Downloads:
         )
         if platform is not Platform.IOS:
             return Delivery(p12, pkcs12.MEDIA_TYPE, f"{name}.p12", certificate)
-        profile = mobileconfig.build_profile(
+        configuration_profile = mobileconfig.build_configuration_profile(
             pkcs12=p12,
             root=self.root.certificate,
             certificate_user_id=name,
             organization=self.policy.organization,
             identifier_prefix=self.identifier_prefix,
         )
-        signed = mobileconfig.sign_profile(
-            profile,
+        signed = mobileconfig.sign_configuration_profile(
+            configuration_profile,
             certificate=self.signing.certificate,
             private_key=self.signing.private_key,
             chain=self.signing.chain,

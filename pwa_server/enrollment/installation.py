@@ -18,6 +18,7 @@ from pwa_server.pki.authority import Authority
 from pwa_server.sites.webhooks import EventType, enqueue_event
 from pwa_server.store.certificates import certificate_row
 from pwa_server.store.enrollments import update_enrollment
+from pwa_server.vocabulary import CertificateStatus, EnrollmentStatus
 
 
 class CheckStatus(enum.StrEnum):
@@ -68,7 +69,7 @@ def check_installation(
         return CheckResult(CheckStatus.UNKNOWN, certificate)
     names = certificate.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
     cuid = str(names[0].value) if names else None
-    if row.status == "revoked":
+    if row.status == CertificateStatus.REVOKED:
         return CheckResult(CheckStatus.REVOKED, certificate, cuid, issuing)
     if not certificate.not_valid_before_utc <= now < certificate.not_valid_after_utc:
         return CheckResult(CheckStatus.EXPIRED, certificate, cuid, issuing)
@@ -80,8 +81,8 @@ def check_installation(
         if update_enrollment(
             connection,
             row.enrollment_id,
-            expected_status="downloaded",
-            status="installed",
+            expected_status=EnrollmentStatus.DOWNLOADED,
+            status=EnrollmentStatus.INSTALLED,
             installed_at=now,
             updated_at=now,
         ):

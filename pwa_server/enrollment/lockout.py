@@ -36,6 +36,7 @@ from pwa_server.store.enrollments import (
     reserve_attempt,
     update_enrollment,
 )
+from pwa_server.vocabulary import EnrollmentStatus
 
 # Far longer than any check takes (an Argon2id slot is waited for at most seconds).
 GUESS_LEASE = dt.timedelta(seconds=30)
@@ -58,9 +59,9 @@ def reserve_guess(
         return
     with engine.connect() as connection:
         row = enrollment_by_id(connection, enrollment_id)
-    if row is None or row.status == "locked":
+    if row is None or row.status == EnrollmentStatus.LOCKED:
         raise EnrollmentLockedError(enrollment_id)
-    if row.status == "cancelled":
+    if row.status == EnrollmentStatus.CANCELLED:
         raise EnrollmentCancelledError(enrollment_id)
     if row.status not in statuses:
         raise WrongStepError(f"enrollment {enrollment_id} is {row.status}")
@@ -123,6 +124,6 @@ def check_guess(
                 details={"failed_attempts": failed, "limit": limit, "after": failure.value},
                 now=now,
             )
-    if row is None or row.status == "locked":
+    if row is None or row.status == EnrollmentStatus.LOCKED:
         raise EnrollmentLockedError(enrollment_id)
     raise WrongSecretError(max(limit - row.failed_attempts, 0))

@@ -15,17 +15,7 @@ from pwa_server.enrollment.errors import (
 from pwa_server.sites.webhooks import EventType, enqueue_event
 from pwa_server.store import certificates as store
 from pwa_server.store.certificates import RevokedCertificate
-
-# The reasons an end-entity certificate of ours may carry (RFC 5280 5.3.1, cryptography's
-# ReasonFlags values). certificateHold is left out: a revocation here is final.
-REASONS = (
-    "unspecified",
-    "keyCompromise",
-    "affiliationChanged",
-    "superseded",
-    "cessationOfOperation",
-    "privilegeWithdrawn",
-)
+from pwa_server.vocabulary import RevocationReason
 
 
 def revoke(
@@ -44,23 +34,28 @@ def revoke(
     CertificateNotFoundError (one of the site's own that is revoked already, its subclass
     CertificateAlreadyRevokedError), so a site learns nothing of others.
     """
-    if reason not in REASONS:
-        raise InvalidInputError("reason", "one of " + ", ".join(REASONS))
+    chosen = next((word for word in RevocationReason if word == reason), None)
+    if chosen is None:
+        raise InvalidInputError("reason", "one of " + ", ".join(RevocationReason))
     serial = serial.lower().lstrip("0") or "0"
     with engine.begin() as connection:
         row = store.certificate_row(connection, issuer_id, serial)
         if row is None or (site_id is not None and store.site_of(connection, row.id) != site_id):
             raise CertificateNotFoundError(serial)
-        revoked = store.revoke_certificate(connection, issuer_id, serial, reason=reason, now=now)
+        revoked = store.revoke_certificate(connection, issuer_id, serial, reason=chosen, now=now)
         if not revoked:
             raise CertificateAlreadyRevokedError(serial)
-        announce_revoked(connection, revoked, reason=reason, now=now)
-        record_revoked(connection, revoked, reason=reason, actor=actor, now=now)
+        announce_revoked(connection, revoked, reason=chosen, now=now)
+        record_revoked(connection, revoked, reason=chosen, actor=actor, now=now)
     return revoked[0]
 
 
 def announce_revoked(
-    connection: Connection, revoked: list[RevokedCertificate], *, reason: str, now: dt.datetime
+    connection: Connection,
+    revoked: list[RevokedCertificate],
+    *,
+    reason: RevocationReason,
+    now: dt.datetime,
 ) -> None:
     """Queue certificate.revoked for each certificate that belongs to a site's enrollment."""
     for certificate in revoked:
@@ -78,7 +73,7 @@ def record_revoked(
     connection: Connection,
     revoked: list[RevokedCertificate],
     *,
-    reason: str,
+    reason: RevocationReason,
     actor: Actor,
     now: dt.datetime,
     replaced_by: str | None = None,

@@ -23,7 +23,7 @@ from pwa_server.enrollment.lockout import check_guess
 from pwa_server.enrollment.mails import EnrollmentMails
 from pwa_server.enrollment.models import DownloadCredentials, Invitation
 from pwa_server.enrollment.policy import MAX_ANSWER_LENGTH, SECRET_QUESTIONS, EnrollmentPolicy
-from pwa_server.enrollment.states import OTP_STEPS, REISSUABLE, check_open, raise_for
+from pwa_server.enrollment.states import check_open, raise_for
 from pwa_server.names import InvalidNameError, checked_identifier, checked_name
 from pwa_server.notify.mail import is_mail_address
 from pwa_server.notify.outbox import enqueue_mail
@@ -36,6 +36,7 @@ from pwa_server.store.enrollments import (
     update_enrollment,
 )
 from pwa_server.store.sites import site_by_id
+from pwa_server.vocabulary import OTP_STEPS, REISSUABLE, EnrollmentStatus, KeyProfile
 
 __all__ = ["DownloadCredentials", "EnrollmentService", "Invitation"]
 
@@ -63,7 +64,7 @@ class EnrollmentService:
         user_id: str,
         email: str,
         display_name: str | None = None,
-        profile: str = "default",
+        profile: KeyProfile = KeyProfile.DEFAULT,
         site_id: int | None = None,
         return_url: str | None = None,
         now: dt.datetime,
@@ -101,7 +102,7 @@ class EnrollmentService:
                 display_name=display_name,
                 profile=profile,
                 certificate_user_id=invitation.certificate_user_id,
-                status="invited",
+                status=EnrollmentStatus.INVITED,
                 one_time_password_hash=one_time_password_hash,
                 expires_at=expires_at,
                 created_at=now,
@@ -168,7 +169,7 @@ class EnrollmentService:
                 connection,
                 row.id,
                 expected_status=row.status,
-                status="otp_verified",
+                status=EnrollmentStatus.OTP_VERIFIED,
                 otp_verified_at=now,
                 failed_attempts=0,
                 updated_at=now,
@@ -191,7 +192,7 @@ class EnrollmentService:
     ) -> DownloadCredentials:
         """Steps 3 and 4: store the secret answer's hash, make the download password."""
         row = self.current(enrollment_id, now=now)
-        if row.status != "otp_verified":
+        if row.status != EnrollmentStatus.OTP_VERIFIED:
             raise WrongStepError("the secret question is registered after the one-time password")
         answer_text = _validated_answer(question, answer, answer_confirm)
         download_password = credentials.new_download_password()
@@ -202,8 +203,8 @@ class EnrollmentService:
             if not update_enrollment(
                 connection,
                 row.id,
-                expected_status="otp_verified",
-                status="secret_registered",
+                expected_status=EnrollmentStatus.OTP_VERIFIED,
+                status=EnrollmentStatus.SECRET_REGISTERED,
                 secret_question=question,
                 secret_answer_hash=answer_hash,
                 download_password_hash=download_password_hash,
@@ -266,7 +267,7 @@ class EnrollmentService:
                 connection,
                 row.id,
                 expected_status=row.status,
-                status="secret_registered",
+                status=EnrollmentStatus.SECRET_REGISTERED,
                 download_password_hash=download_password_hash,
                 download_password_issued_at=now,
                 issuance_notice_at=now,

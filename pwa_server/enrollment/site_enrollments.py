@@ -14,7 +14,6 @@ from sqlalchemy.exc import IntegrityError
 from pwa_server.audit import Actor
 from pwa_server.enrollment import revocation
 from pwa_server.enrollment.administration import EnrollmentAdministration
-from pwa_server.enrollment.download import KEY_PROFILES
 from pwa_server.enrollment.errors import (
     CertificateNotFoundError,
     EnrollmentNotFoundError,
@@ -27,6 +26,7 @@ from pwa_server.store import sites as site_store
 from pwa_server.store.certificates import SiteCertificateRow, certificates_of_site
 from pwa_server.store.enrollments import EnrollmentRow, enrollment_by_id
 from pwa_server.store.sites import SiteRow
+from pwa_server.vocabulary import KeyProfile
 
 # A retry with the same Idempotency-Key is recognised for a day (as Stripe's API does).
 IDEMPOTENCY_WINDOW = dt.timedelta(hours=24)
@@ -40,7 +40,7 @@ class EnrollmentRequest:
     user_id: str
     email: str
     display_name: str | None = None
-    profile: str | None = None
+    profile: KeyProfile | None = None
     return_url: str | None = None
 
     def fingerprint(self) -> str:
@@ -89,8 +89,6 @@ class SiteEnrollments:
         the caller never got it); the same key with a different request is refused.
         """
         profile = request.profile or site.default_profile
-        if profile not in KEY_PROFILES:
-            raise InvalidInputError("profile", "one of " + ", ".join(KEY_PROFILES))
         if request.return_url is not None:
             allowed_return_url(site, request.return_url)
         if idempotency_key is not None:

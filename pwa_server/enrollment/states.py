@@ -14,18 +14,14 @@ from pwa_server.enrollment.errors import (
     WrongStepError,
 )
 from pwa_server.store.enrollments import EnrollmentRow, enrollment_by_id
-
-# Where the one-time password is asked: before and right after its first use.
-OTP_STEPS = ("invited", "otp_verified")
-# Where a reissue may start: after the secret answer was registered.
-REISSUABLE = ("secret_registered", "downloaded", "installed")
+from pwa_server.vocabulary import OTP_STEPS, EnrollmentStatus
 
 
 def check_open(row: EnrollmentRow, now: dt.datetime) -> None:
     """Raise unless the enrollment can still be used at `now`."""
-    if row.status == "locked":
+    if row.status == EnrollmentStatus.LOCKED:
         raise EnrollmentLockedError(row.id)
-    if row.status == "cancelled":
+    if row.status == EnrollmentStatus.CANCELLED:
         raise EnrollmentCancelledError(row.id)
     if row.status in OTP_STEPS and now >= row.expires_at:
         raise EnrollmentExpiredError(row.id)
@@ -34,19 +30,19 @@ def check_open(row: EnrollmentRow, now: dt.datetime) -> None:
 def raise_for(connection: Connection, enrollment_id: str) -> NoReturn:
     """A step's conditional update failed: say why (locked by a concurrent guess, or done)."""
     latest = enrollment_by_id(connection, enrollment_id)
-    if latest is not None and latest.status == "locked":
+    if latest is not None and latest.status == EnrollmentStatus.LOCKED:
         raise EnrollmentLockedError(enrollment_id)
     raise WrongStepError("this step was already taken")
 
 
-def resumed_status(row: EnrollmentRow) -> str:
+def resumed_status(row: EnrollmentRow) -> EnrollmentStatus:
     """Where a locked enrollment stood before it was locked."""
     if row.installed_at is not None:
-        return "installed"
+        return EnrollmentStatus.INSTALLED
     if row.downloads > 0:
-        return "downloaded"
+        return EnrollmentStatus.DOWNLOADED
     if row.download_password_hash is not None:
-        return "secret_registered"
+        return EnrollmentStatus.SECRET_REGISTERED
     if row.otp_verified_at is not None:
-        return "otp_verified"
-    return "invited"
+        return EnrollmentStatus.OTP_VERIFIED
+    return EnrollmentStatus.INVITED

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine, insert, or_, select, update
 
 from pwa_server.notify.mail import recipients, to_stored
 from pwa_server.store.tables import outbox_messages
+from pwa_server.vocabulary import DeliveryState
 
 MAIL = "mail"
 
@@ -50,6 +51,15 @@ class OutboxMessage:
     failed_at: dt.datetime | None
     last_error: str | None
     site_id: int | None = None
+
+    @property
+    def state(self) -> DeliveryState:
+        """Delivered, failed (given up) or pending (tried again at next_attempt_at)."""
+        if self.delivered_at is not None:
+            return DeliveryState.DELIVERED
+        if self.failed_at is not None:
+            return DeliveryState.FAILED
+        return DeliveryState.PENDING
 
 
 def enqueue_mail(connection: Connection, message: EmailMessage, *, now: dt.datetime) -> int:

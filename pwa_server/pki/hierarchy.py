@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Engine
 from hsm import KeyAlgorithm, KeyRef, Token
 from pwa_server.pki.authority import Authority, fingerprint, load_authority
 from pwa_server.pki.issuance import sign_certificate
-from pwa_server.pki.profiles import Profile
+from pwa_server.pki.profiles import CertificateProfile
 from pwa_server.store.authorities import active_authority, active_authority_under, insert_authority
 
 ROOT_LIFETIME = dt.timedelta(days=20 * 365 + 5)
@@ -25,9 +25,9 @@ ASSERTION_SIGNER_LIFETIME = dt.timedelta(days=365)
 # its certificate ends.
 RENEW_SIGNER_BEFORE = dt.timedelta(days=30)
 _ISSUED = {
-    "issuing": (Profile.ISSUING_CA, ISSUING_LIFETIME),
-    "ocsp": (Profile.OCSP_RESPONDER, OCSP_RESPONDER_LIFETIME),
-    "assertion": (Profile.ASSERTION_SIGNER, ASSERTION_SIGNER_LIFETIME),
+    "issuing": (CertificateProfile.ISSUING_CA, ISSUING_LIFETIME),
+    "ocsp": (CertificateProfile.OCSP_RESPONDER, OCSP_RESPONDER_LIFETIME),
+    "assertion": (CertificateProfile.ASSERTION_SIGNER, ASSERTION_SIGNER_LIFETIME),
 }
 _TITLES = {
     "root": "Root CA",
@@ -154,7 +154,7 @@ def certify_new_key(
                 public_key=key.public_key(),
                 issuer_name=subject,
                 issuer_public_key=key.public_key(),
-                profile=Profile.ROOT_CA,
+                profile=CertificateProfile.ROOT_CA,
                 not_before=now,
                 not_after=now + ROOT_LIFETIME,
             )

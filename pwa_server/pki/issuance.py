@@ -27,7 +27,7 @@ from pwa_server.audit import Actor, AuditAction, JsonValue, record
 from pwa_server.errors import ErrorKind, ShomeiError
 from pwa_server.pki.authority import Authority, fingerprint
 from pwa_server.pki.key_profiles import KEY_SPECS, key_name
-from pwa_server.pki.profiles import Profile, PublicationUrls, PublicKey, extensions
+from pwa_server.pki.profiles import CertificateProfile, PublicationUrls, PublicKey, extensions
 from pwa_server.store.certificates import insert_certificate
 
 # Clocks of phones and servers drift; a certificate valid from a few minutes ago is accepted
@@ -42,7 +42,7 @@ def sign_certificate(
     public_key: PublicKey,
     issuer_name: x509.Name,
     issuer_public_key: PublicKey,
-    profile: Profile,
+    profile: CertificateProfile,
     not_before: dt.datetime,
     not_after: dt.datetime,
     alt_names: Sequence[str] = (),
@@ -69,7 +69,7 @@ def issue(
     *,
     subject: x509.Name,
     public_key: PublicKey,
-    profile: Profile,
+    profile: CertificateProfile,
     now: dt.datetime,
     lifetime: dt.timedelta,
     alt_names: Sequence[str] = (),
@@ -192,7 +192,7 @@ class Issuance:
                 ]
             ),
             public_key=public_key,
-            profile=Profile.CLIENT,
+            profile=CertificateProfile.CLIENT,
             now=now,
             lifetime=request.not_after - now,
             enrollment_id=request.enrollment_id,

@@ -3,12 +3,14 @@ download), checked here for every certificate request, a device's own key includ
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
 from pwa_server.pki.profiles import PublicKey
+from pwa_server.vocabulary import KeyProfile
 
 
 @dataclass(frozen=True)
@@ -36,8 +38,13 @@ class KeySpec:
         return None
 
 
-# The key of each key profile: EC P-256 unless a site needs RSA.
-KEY_SPECS = {"default": KeySpec(), "rsa-2048": KeySpec(2048), "rsa-3072": KeySpec(3072)}
+# The key of each key profile (EC P-256 unless a site needs RSA), found by the name a
+# certificate request gives.
+KEY_SPECS: Mapping[str, KeySpec] = {
+    KeyProfile.DEFAULT: KeySpec(),
+    KeyProfile.RSA_2048: KeySpec(2048),
+    KeyProfile.RSA_3072: KeySpec(3072),
+}
 
 
 def key_name(public_key: CertificatePublicKeyTypes) -> str:

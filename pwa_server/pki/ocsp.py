@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 from pwa_server.pki.authority import Authority
 from pwa_server.pki.response_memory import ResponseMemory
 from pwa_server.store.certificates import certificate_row
+from pwa_server.vocabulary import CertificateStatus
 
 MEDIA_TYPE = "application/ocsp-response"
 REQUEST_MEDIA_TYPE = "application/ocsp-request"
@@ -128,7 +129,7 @@ class OcspResponder:
             row = certificate_row(connection, self.issuing.id, format(serial_number, "x"))
         if row is None:
             return _Status(ocsp.OCSPCertStatus.UNKNOWN)
-        if row.status == "revoked" and row.revoked_at is not None:
+        if row.status == CertificateStatus.REVOKED and row.revoked_at is not None:
             return _Status(
                 ocsp.OCSPCertStatus.REVOKED,
                 row.revoked_at,

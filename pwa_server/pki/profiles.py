@@ -22,7 +22,7 @@ PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
 RETURN_ASSERTION_SIGNING = ObjectIdentifier("2.25.101992281994130861848206797479045624019")
 
 
-class Profile(enum.StrEnum):
+class CertificateProfile(enum.StrEnum):
     """The kinds of certificate our CAs sign."""
 
     ROOT_CA = "root-ca"
@@ -101,7 +101,7 @@ class PublicationUrls:
 
 
 def extensions(
-    profile: Profile,
+    profile: CertificateProfile,
     subject_key: PublicKey,
     issuer_key: PublicKey,
     alt_names: Sequence[str] = (),
@@ -114,20 +114,20 @@ def extensions(
     ]
     # RSA key transport in TLS 1.2 needs keyEncipherment; EC keys never encipher.
     rsa_key = isinstance(subject_key, rsa.RSAPublicKey)
-    if profile is Profile.ROOT_CA:
+    if profile is CertificateProfile.ROOT_CA:
         # A self-signed root carries no AKI by custom; SKI identifies it.
         return [
             (x509.BasicConstraints(ca=True, path_length=None), True),
             (_key_usage(cert_sign=True, digital_signature=False, key_encipherment=False), True),
             identifiers[0],
         ]
-    if profile is Profile.ISSUING_CA:
+    if profile is CertificateProfile.ISSUING_CA:
         return [
             (x509.BasicConstraints(ca=True, path_length=0), True),
             (_key_usage(cert_sign=True, digital_signature=False, key_encipherment=False), True),
             *identifiers,
         ]
-    if profile is Profile.OCSP_RESPONDER:
+    if profile is CertificateProfile.OCSP_RESPONDER:
         # RFC 6960 4.2.2.2: a delegated responder, marked by its EKU; id-pkix-ocsp-nocheck
         # tells clients not to ask about the responder's own status.
         return [
@@ -137,7 +137,7 @@ def extensions(
             (x509.OCSPNoCheck(), False),
             *identifiers,
         ]
-    if profile is Profile.ASSERTION_SIGNER:
+    if profile is CertificateProfile.ASSERTION_SIGNER:
         # Signs JWTs only. Without an EKU the certificate would be good for any purpose (RFC
         # 5280 4.2.1.12), e.g. TLS client authentication at a site that trusts our issuing CA;
         # the private EKU leaves it good for nothing else.
@@ -147,7 +147,7 @@ def extensions(
             (x509.ExtendedKeyUsage([RETURN_ASSERTION_SIGNING]), False),
             *identifiers,
         ]
-    if profile is Profile.TLS_SERVER:
+    if profile is CertificateProfile.TLS_SERVER:
         if not alt_names:
             raise ValueError("a TLS server certificate needs at least one host name")
         return [

@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 
 from pwa_server.pki.authority import Authority
 from pwa_server.pki.issuance import issue
-from pwa_server.pki.profiles import Profile, PublicationUrls, subject_alternative_names
+from pwa_server.pki.profiles import CertificateProfile, PublicationUrls, subject_alternative_names
 
 TLS_LIFETIME = dt.timedelta(days=397)
 RENEW_BEFORE = dt.timedelta(days=30)
@@ -68,7 +68,7 @@ def ensure_tls_identity(
             issuing,
             subject=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostnames[0])]),
             public_key=key.public_key(),
-            profile=Profile.TLS_SERVER,
+            profile=CertificateProfile.TLS_SERVER,
             now=now,
             lifetime=TLS_LIFETIME,
             alt_names=hostnames,

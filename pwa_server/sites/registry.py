@@ -31,9 +31,9 @@ from pwa_server.sites.errors import (
 from pwa_server.sites.urls import checked_url, checked_webhook_url
 from pwa_server.store import sites as store
 from pwa_server.store.sites import ApiKeyRow, SiteRow
+from pwa_server.vocabulary import KeyProfile
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
-PROFILES = ("default", "rsa-2048", "rsa-3072")
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ class SiteRegistry:
         display_name: str,
         return_urls: tuple[str, ...] = (),
         webhook_url: str | None = None,
-        default_profile: str = "default",
+        default_profile: KeyProfile = KeyProfile.DEFAULT,
         now: dt.datetime,
         actor: Actor = CLI,
     ) -> NewSite:
@@ -89,8 +89,6 @@ class SiteRegistry:
                 "name", "2 to 63 lower-case letters, digits and hyphens, not starting with -"
             )
         display_name = _checked("display_name", display_name)
-        if default_profile not in PROFILES:
-            raise InvalidSiteInputError("default_profile", "one of " + ", ".join(PROFILES))
         urls = tuple(dict.fromkeys(checked_url("return_url", url) for url in return_urls))
         hook = (
             checked_webhook_url(webhook_url, private_addresses=self.private_webhooks)

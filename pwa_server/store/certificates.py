@@ -12,6 +12,7 @@ from sqlalchemy import Connection, DateTime, Select, insert, select, type_coerce
 from pwa_server.store.crls import mark_crl_stale
 from pwa_server.store.search import contains_any
 from pwa_server.store.tables import certificates, enrollments
+from pwa_server.vocabulary import CertificateStatus, RevocationReason
 
 
 def insert_certificate(
@@ -39,7 +40,7 @@ def insert_certificate(
             not_after=not_after,
             certificate_der=certificate_der,
             sha256_fingerprint=sha256_fingerprint,
-            status="valid",
+            status=CertificateStatus.VALID,
             created_at=created_at,
             enrollment_id=enrollment_id,
         )
@@ -66,7 +67,7 @@ class CertificateRow:
 
     id: int
     serial: str
-    status: str
+    status: CertificateStatus
     enrollment_id: str | None
     certificate_der: bytes
     not_after: dt.datetime
@@ -116,7 +117,7 @@ def revoke_superseded(
     return _revoke(
         connection,
         (certificates.c.enrollment_id == enrollment_id, certificates.c.id != keep_id),
-        reason="superseded",
+        reason=RevocationReason.SUPERSEDED,
         now=now,
     )
 
@@ -145,14 +146,14 @@ def _revoke(
             certificates.c.issuer_id,
             certificates.c.serial,
             certificates.c.enrollment_id,
-        ).where(*conditions, certificates.c.status == "valid")
+        ).where(*conditions, certificates.c.status == CertificateStatus.VALID)
     ).all()
     revoked = []
     for row in candidates:
         changed = connection.execute(
             update(certificates)
-            .where(certificates.c.id == row.id, certificates.c.status == "valid")
-            .values(status="revoked", revoked_at=now, revocation_reason=reason)
+            .where(certificates.c.id == row.id, certificates.c.status == CertificateStatus.VALID)
+            .values(status=CertificateStatus.REVOKED, revoked_at=now, revocation_reason=reason)
         ).rowcount
         if changed:
             revoked.append(RevokedCertificate(row.issuer_id, row.serial, row.enrollment_id))
@@ -186,7 +187,10 @@ def revoked_entries_query(issuer_id: int) -> Select[str, dt.datetime, str | None
             type_coerce(certificates.c.revoked_at, DateTime(timezone=True)),
             certificates.c.revocation_reason,
         )
-        .where(certificates.c.issuer_id == issuer_id, certificates.c.status == "revoked")
+        .where(
+            certificates.c.issuer_id == issuer_id,
+            certificates.c.status == CertificateStatus.REVOKED,
+        )
         .order_by(certificates.c.id)
     )
 
@@ -231,7 +235,7 @@ class SiteCertificateRow:
 
     id: int
     serial: str
-    status: str
+    status: CertificateStatus
     enrollment_id: str
     certificate_der: bytes
     not_before: dt.datetime
@@ -272,7 +276,7 @@ def certificates_of_enrollment(
 def search_certificates(
     connection: Connection,
     *,
-    status: str | None = None,
+    status: CertificateStatus | None = None,
     text: str | None = None,
     limit: int = 100,
 ) -> list[SiteCertificateRow]:

@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, Connection, and_, case, insert, literal, o
 
 from pwa_server.store.search import contains_any
 from pwa_server.store.tables import enrollments
+from pwa_server.vocabulary import REISSUABLE, EnrollmentStatus, KeyProfile
 
 
 @dataclass(frozen=True)
@@ -21,9 +22,9 @@ class EnrollmentRow:
     user_id: str
     email: str
     display_name: str | None
-    profile: str
+    profile: KeyProfile
     certificate_user_id: str
-    status: str
+    status: EnrollmentStatus
     one_time_password_hash: str
     failed_attempts: int
     locked_at: dt.datetime | None
@@ -140,9 +141,9 @@ def count_wrong_guess(
         .where(
             enrollments.c.id == enrollment_id,
             enrollments.c.failed_attempts >= limit,
-            enrollments.c.status != "locked",
+            enrollments.c.status != EnrollmentStatus.LOCKED,
         )
-        .values(status="locked", locked_at=now, updated_at=now)
+        .values(status=EnrollmentStatus.LOCKED, locked_at=now, updated_at=now)
     )
     return enrollment_by_id(connection, enrollment_id), result.rowcount == 1
 
@@ -164,7 +165,7 @@ def claim_download(
         update(table)
         .where(
             table.c.id == enrollment_id,
-            table.c.status.in_(("secret_registered", "downloaded", "installed")),
+            table.c.status.in_(REISSUABLE),
             table.c.downloads < allowed,
             table.c.download_deadline > now,
             or_(table.c.first_download_at.is_(None), table.c.first_download_at > now - window),
@@ -175,7 +176,8 @@ def claim_download(
                 (table.c.first_download_at.is_(None), now), else_=table.c.first_download_at
             ),
             status=case(
-                (table.c.status == "secret_registered", "downloaded"), else_=table.c.status
+                (table.c.status == EnrollmentStatus.SECRET_REGISTERED, EnrollmentStatus.DOWNLOADED),
+                else_=table.c.status,
             ),
             updated_at=now,
         )
@@ -186,7 +188,7 @@ def claim_download(
 def search_enrollments(
     connection: Connection,
     *,
-    status: str | None = None,
+    status: EnrollmentStatus | None = None,
     text: str | None = None,
     limit: int = 100,
 ) -> list[EnrollmentRow]:

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from pwa_server.store.tables import api_keys, api_rate_windows, idempotency_keys, sites
+from pwa_server.vocabulary import KeyProfile
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,7 @@ class SiteRow:
     return_urls: tuple[str, ...]
     webhook_url: str | None
     webhook_secret_salt: str | None
-    default_profile: str
+    default_profile: KeyProfile
     status: str
     created_at: dt.datetime
 
@@ -54,7 +55,7 @@ def insert_site(
     return_urls: tuple[str, ...],
     webhook_url: str | None,
     webhook_secret_salt: str | None,
-    default_profile: str,
+    default_profile: KeyProfile,
     now: dt.datetime,
 ) -> SiteRow | None:
     """Record a new active site; None when the name is taken."""

@@ -21,6 +21,7 @@ from pwa_server.enrollment.errors import (
 from pwa_server.enrollment.service import DownloadCredentials
 from pwa_server.i18n import N_
 from pwa_server.runtime import Services
+from pwa_server.vocabulary import OTP_STEPS, EnrollmentStatus
 from pwa_server.web.context import app_context
 from pwa_server.web.csrf import check_csrf
 from pwa_server.web.pages import root_ca_context
@@ -65,12 +66,15 @@ async def enrollment(request: Request) -> Response:
     services = _services(request)
     enrollment_id = request.path_params["enrollment_id"]
     row = await run_in_threadpool(services.enrollments.current, enrollment_id, now=services.now())
-    if row.status == "otp_verified" and request.session.get(SESSION_KEY) == enrollment_id:
+    if (
+        row.status == EnrollmentStatus.OTP_VERIFIED
+        and request.session.get(SESSION_KEY) == enrollment_id
+    ):
         return RedirectResponse(f"/enroll/{enrollment_id}/secret", status_code=303)
     # In otp_verified without this browser's session (expired, or another browser), the
     # one-time password is asked again: until the secret is registered it still proves who
     # the person is, and its guesses count toward the same lockout.
-    if row.status not in ("invited", "otp_verified"):
+    if row.status not in OTP_STEPS:
         return _renderer(request).page(
             request,
             "message.html",
@@ -121,7 +125,7 @@ async def secret_question(request: Request) -> Response:
     services = _services(request)
     enrollment_id = request.path_params["enrollment_id"]
     row = await run_in_threadpool(services.enrollments.current, enrollment_id, now=services.now())
-    if row.status != "otp_verified" or not _bound(request, enrollment_id):
+    if row.status != EnrollmentStatus.OTP_VERIFIED or not _bound(request, enrollment_id):
         return RedirectResponse(f"/enroll/{enrollment_id}", status_code=303)
     return _renderer(request).page(
         request,

@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from pwa_server import i18n
+from pwa_server.vocabulary import REISSUABLE, CertificateStatus, DeliveryState, EnrollmentStatus
 from pwa_server.web.csrf import csrf_token
 
 LANGUAGE_COOKIE = "lang"
@@ -36,7 +37,14 @@ class Renderer:
     """Renders the templates of pwa_server/frontend with the translation catalogue."""
 
     def __init__(self) -> None:
-        self.templates = i18n.Templates()
+        self.templates = i18n.Templates(
+            names={
+                "EnrollmentStatus": EnrollmentStatus,
+                "CertificateStatus": CertificateStatus,
+                "DeliveryState": DeliveryState,
+                "REISSUABLE": REISSUABLE,
+            }
+        )
 
     def page(
         self, request: Request, template: str, *, status_code: int = 200, **context: Any

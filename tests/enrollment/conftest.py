@@ -21,13 +21,13 @@ from pwa_server.pki.hierarchy import record_authority
 from pwa_server.pki.issuance import Issuance, sign_certificate
 from pwa_server.pki.ocsp import OcspResponder, OcspResponders
 from pwa_server.pki.packaging.signing_identity import load_signing_identity
-from pwa_server.pki.profiles import Profile
+from pwa_server.pki.profiles import CertificateProfile
 from pwa_server.pki.tls_identity import TlsFiles
 from pwa_server.runtime import (
     Services,
+    configuration_profile_identifier_prefix,
     enrollment_administration,
     enrollment_service,
-    profile_identifier_prefix,
     publication_urls,
 )
 from pwa_server.store.database import create_database_engine, migrate
@@ -62,7 +62,7 @@ class Enrolling:
         )
 
     def signed_by_issuing(
-        self, common_name: str, profile: Profile, lifetime: dt.timedelta
+        self, common_name: str, profile: CertificateProfile, lifetime: dt.timedelta
     ) -> x509.Certificate:
         """A certificate the issuing CA signs from START, that nothing records."""
         issuing = self.downloads.issuing
@@ -75,7 +75,7 @@ class Enrolling:
             profile=profile,
             not_before=START,
             not_after=START + lifetime,
-            alt_names=[common_name] if profile is Profile.TLS_SERVER else [],
+            alt_names=[common_name] if profile is CertificateProfile.TLS_SERVER else [],
         )
 
     def ready_to_download(
@@ -133,7 +133,7 @@ def enrolling(database_url: str, services: Services) -> Iterator[Enrolling]:
             ),
             root=load_authority(engine, services.token, "root"),
             signing=load_signing_identity(files.certificate_chain, files.private_key),
-            identifier_prefix=profile_identifier_prefix(settings),
+            identifier_prefix=configuration_profile_identifier_prefix(settings),
             hashes=services.downloads.hashes,
         )
         responder = OcspResponders(

@@ -21,7 +21,7 @@ from pwa_server.enrollment.errors import (
     WrongSecretError,
 )
 from pwa_server.enrollment.installation import CheckStatus, check_installation
-from pwa_server.pki.profiles import Profile
+from pwa_server.pki.profiles import CertificateProfile
 from pwa_server.store.certificates import insert_certificate
 from pwa_server.store.tables import certificates, enrollments
 from tests.enrollment.conftest import START, Enrolling
@@ -257,7 +257,9 @@ def test_installation_check_marks_the_enrollment_installed_once(enrolling: Enrol
     assert row.installed_at == first
 
 
-def _recorded_without_enrollment(enrolling: Enrolling, profile: Profile) -> x509.Certificate:
+def _recorded_without_enrollment(
+    enrolling: Enrolling, profile: CertificateProfile
+) -> x509.Certificate:
     """A certificate our issuing CA signed and recorded for no enrollment (as it does the
     listeners' TLS certificate)."""
     issuing = enrolling.downloads.issuing
@@ -279,9 +281,9 @@ def _recorded_without_enrollment(enrolling: Enrolling, profile: Profile) -> x509
     return certificate
 
 
-@pytest.mark.parametrize("profile", [Profile.TLS_SERVER, Profile.CLIENT])
+@pytest.mark.parametrize("profile", [CertificateProfile.TLS_SERVER, CertificateProfile.CLIENT])
 def test_installation_check_accepts_only_client_certificates_issued_for_an_enrollment(
-    enrolling: Enrolling, profile: Profile
+    enrolling: Enrolling, profile: CertificateProfile
 ) -> None:
     certificate = _recorded_without_enrollment(enrolling, profile)
     verdict = check_installation(

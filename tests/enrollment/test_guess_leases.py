@@ -14,8 +14,8 @@ from pwa_server.enrollment.errors import (
     WrongDownloadCredentialsError,
 )
 from pwa_server.enrollment.lockout import GUESS_LEASE, reserve_guess
-from pwa_server.enrollment.states import OTP_STEPS
 from pwa_server.store.tables import guess_throttles
+from pwa_server.vocabulary import OTP_STEPS
 from tests.enrollment.conftest import START, Enrolling
 
 

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 
 from pwa_server.pki.ocsp import STATUS_RECHECK, OcspResponders, RecentResponse
-from pwa_server.pki.profiles import Profile
+from pwa_server.pki.profiles import CertificateProfile
 from pwa_server.pki.response_memory import ResponseMemory
 from tests.conftest import openssl
 from tests.enrollment.conftest import START, Enrolling
@@ -103,7 +103,9 @@ def test_a_certificate_the_ca_never_recorded_is_unknown(
     enrolling: Enrolling, tmp_path: Path
 ) -> None:
     issuing = enrolling.downloads.issuing
-    unrecorded = enrolling.signed_by_issuing("never-recorded", Profile.CLIENT, dt.timedelta(days=1))
+    unrecorded = enrolling.signed_by_issuing(
+        "never-recorded", CertificateProfile.CLIENT, dt.timedelta(days=1)
+    )
     response = enrolling.ocsp.respond(
         _request(unrecorded, issuing.certificate, hashes.SHA256()), now=LATER
     )

@@ -36,7 +36,7 @@ from pwa_server.officers.service import OfficerService
 from pwa_server.pki.authority import Authority, fingerprint, load_authority
 from pwa_server.pki.hierarchy import ensure_hierarchy, ensure_ocsp_responder
 from pwa_server.pki.issuance import issue
-from pwa_server.pki.profiles import Profile
+from pwa_server.pki.profiles import CertificateProfile
 from pwa_server.pki.rollover import active_issuing_fingerprint
 from pwa_server.runtime import Services
 from pwa_server.settings import Settings
@@ -247,7 +247,7 @@ def test_the_new_issuing_ca_key_stays_in_the_token_and_its_certificates_pass_ope
             new_ca,
             subject=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "issued-by-new-ca")]),
             public_key=ec.generate_private_key(ec.SECP256R1()).public_key(),
-            profile=Profile.CLIENT,
+            profile=CertificateProfile.CLIENT,
             now=clock(),
             lifetime=dt.timedelta(days=30),
         )

@@ -15,7 +15,7 @@ from cryptography.x509.oid import NameOID
 from sqlalchemy import Engine
 
 from pwa_server.pki.issuance import issue
-from pwa_server.pki.profiles import Profile, PublicKey
+from pwa_server.pki.profiles import CertificateProfile, PublicKey
 from pwa_server.runtime import Services
 from pwa_server.store.database import create_database_engine, migrate
 
@@ -39,7 +39,7 @@ def issue_client(services: Services, public_key: PublicKey, directory: Path, nam
             services.issuing,
             subject=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]),
             public_key=public_key,
-            profile=Profile.CLIENT,
+            profile=CertificateProfile.CLIENT,
             now=now,
             lifetime=CLIENT_LIFETIME,
         )

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
 from pwa_server.pki.issuance import BACKDATE, issue
-from pwa_server.pki.profiles import Profile
+from pwa_server.pki.profiles import CertificateProfile
 from pwa_server.runtime import Services
 from pwa_server.store.certificates import certificate_by_serial
 from tests.conftest import openssl
@@ -96,7 +96,7 @@ def test_certificate_never_outlives_its_issuer(services: Services) -> None:
             services.issuing,
             subject=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "long-lived")]),
             public_key=key.public_key(),
-            profile=Profile.CLIENT,
+            profile=CertificateProfile.CLIENT,
             now=now,
             lifetime=dt.timedelta(days=100 * 365),
         )
@@ -121,7 +121,7 @@ def test_certificate_is_not_recorded_when_the_transaction_is_rolled_back(
             services.issuing,
             subject=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "rolled-back")]),
             public_key=key.public_key(),
-            profile=Profile.CLIENT,
+            profile=CertificateProfile.CLIENT,
             now=dt.datetime.now(dt.UTC),
             lifetime=CLIENT_LIFETIME,
         )

@@ -27,7 +27,7 @@ from pwa_server.pki.crl import current_crl
 from pwa_server.pki.hierarchy import ensure_hierarchy, ensure_ocsp_responder
 from pwa_server.pki.issuance import issue
 from pwa_server.pki.ocsp import OcspResponder, OcspResponders
-from pwa_server.pki.profiles import Profile
+from pwa_server.pki.profiles import CertificateProfile
 from pwa_server.pki.rollover import (
     RolloverError,
     active_issuing_fingerprint,
@@ -109,7 +109,7 @@ def issue_client(engine: Engine, issuer: Authority, name: str) -> x509.Certifica
             issuer,
             subject=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]),
             public_key=ec.generate_private_key(ec.SECP256R1()).public_key(),
-            profile=Profile.CLIENT,
+            profile=CertificateProfile.CLIENT,
             now=now(),
             lifetime=dt.timedelta(days=30),
         )

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from pwa_server.pki.issuance import issue
-from pwa_server.pki.profiles import Profile
+from pwa_server.pki.profiles import CertificateProfile
 from pwa_server.pki.tls_identity import TlsFiles
 from pwa_server.runtime import Services
 from pwa_server.serve.client_auth_context import client_certificate_context
@@ -78,7 +78,7 @@ def client_certificate(
             services.issuing,
             subject=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "tls-protocol-test")]),
             public_key=key.public_key(),
-            profile=Profile.CLIENT,
+            profile=CertificateProfile.CLIENT,
             now=dt.datetime.now(dt.UTC),
             lifetime=dt.timedelta(days=1),
         )

@@ -29,7 +29,7 @@ from hsm import KeyAlgorithm, KeyRef
 from pwa_server.pki.authority import Authority, load_authority
 from pwa_server.pki.hierarchy import ensure_assertion_signer, record_authority
 from pwa_server.pki.issuance import issue
-from pwa_server.pki.profiles import RETURN_ASSERTION_SIGNING, Profile
+from pwa_server.pki.profiles import RETURN_ASSERTION_SIGNING, CertificateProfile
 from pwa_server.runtime import Services
 from pwa_server.settings import Settings
 from pwa_server.sites.assertions import CLOCK_SKEW, AssertionSigner, load_assertion_signer
@@ -70,7 +70,7 @@ def client_certificate(services: Services) -> x509.Certificate:
             services.issuing,
             subject=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "shm-assert01")]),
             public_key=key.public_key(),
-            profile=Profile.CLIENT,
+            profile=CertificateProfile.CLIENT,
             now=now(),
             lifetime=dt.timedelta(days=30),
         )
@@ -477,7 +477,7 @@ def _enrolled_certificate(
             services.issuing,
             subject=name,
             public_key=key.public_key(),
-            profile=Profile.CLIENT,
+            profile=CertificateProfile.CLIENT,
             now=moment,
             lifetime=dt.timedelta(days=30),
             enrollment_id=invitation.enrollment_id,

@@ -23,9 +23,9 @@ from pwa_server.pki.packaging.signing_identity import SigningIdentity, load_sign
 __all__ = [
     "MEDIA_TYPE",
     "SigningIdentity",
-    "build_profile",
+    "build_configuration_profile",
     "load_signing_identity",
-    "sign_profile",
+    "sign_configuration_profile",
 ]
 
 MEDIA_TYPE = "application/x-apple-aspen-config"
@@ -46,7 +46,7 @@ _CONSENT = {
         "ください。この証明書を申請していない場合はインストールしないでください。"
     ),
 }
-# Profile-level texts have no localisation in the format, so they carry both languages.
+# CertificateProfile-level texts have no localisation in the format, so they carry both languages.
 _DESCRIPTION = (
     "ログイン用のクライアント証明書と{organization}のルートCA証明書 / "
     "Client certificate for signing in, and the {organization} root CA certificate"
@@ -54,7 +54,7 @@ _DESCRIPTION = (
 _UNSAFE_IN_NAMES = set("/\\:") | {chr(code) for code in range(33)} | {chr(127)}
 
 
-def build_profile(
+def build_configuration_profile(
     *,
     pkcs12: bytes,
     root: x509.Certificate,
@@ -62,7 +62,7 @@ def build_profile(
     organization: str,
     identifier_prefix: str,
 ) -> bytes:
-    """An unsigned XML profile with a PKCS#12 payload and a root certificate payload.
+    """An unsigned XML configuration profile with a PKCS#12 payload and a root certificate payload.
 
     The PayloadIdentifier depends only on `identifier_prefix` and `certificate_user_id`, so
     the profile of a reissued certificate replaces the installed one. The PKCS#12 payload has
@@ -136,7 +136,7 @@ def _common_name(certificate: x509.Certificate) -> str:
     return str(names[0].value) if names else certificate.subject.rfc4514_string()
 
 
-def sign_profile(
+def sign_configuration_profile(
     profile: bytes,
     *,
     certificate: x509.Certificate,

@@ -15,7 +15,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from pwa_server.store.tables.base import UTCDateTime, metadata
+from pwa_server.store.tables.base import UTCDateTime, metadata, words
+from pwa_server.vocabulary import CertificateStatus
 
 # A CA whose private key lives in the token, recorded by reference (never a PIN).
 certificate_authorities = Table(
@@ -51,7 +52,7 @@ certificates = Table(
     Column("not_after", UTCDateTime, nullable=False),
     Column("certificate_der", LargeBinary, nullable=False),
     Column("sha256_fingerprint", String(64), nullable=False, unique=True),
-    Column("status", String(16), nullable=False),  # valid | revoked
+    Column("status", words(CertificateStatus, 16), nullable=False),
     Column("revoked_at", UTCDateTime, nullable=True),
     Column("revocation_reason", String(32), nullable=True),
     Column("created_at", UTCDateTime, nullable=False),

@@ -1,13 +1,16 @@
-"""What every table shares: the one MetaData with its naming convention, and UTC datetimes."""
+"""What every table shares: the one MetaData with its naming convention, UTC datetimes and
+columns of the domain's words."""
 
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
     DateTime,
     Dialect,
+    Enum,
     MetaData,
     TypeDecorator,
 )
@@ -33,6 +36,18 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         if moment.tzinfo is None:
             return moment.replace(tzinfo=dt.UTC)
         return moment.astimezone(dt.UTC)
+
+
+def words(vocabulary: type[StrEnum], length: int) -> Enum:
+    """A column holding one of `vocabulary`'s values, read back as its member. Stored as the
+    plain string (VARCHAR, no CHECK constraint), as the migrations created it."""
+    return Enum(
+        vocabulary,
+        native_enum=False,
+        create_constraint=False,
+        length=length,
+        values_callable=lambda members: [member.value for member in members],
+    )
 
 
 metadata = MetaData(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import Boolean, Column, ForeignKey, Index, Integer, String, Table, Text, false
 
-from pwa_server.store.tables.base import UTCDateTime, metadata
+from pwa_server.store.tables.base import UTCDateTime, metadata, words
+from pwa_server.vocabulary import EnrollmentStatus, KeyProfile
 
 # One invitation to put a certificate on a phone, and where it stands. Secrets are stored only
 # as Argon2id hashes; counters change by conditional UPDATEs so that concurrent requests
@@ -16,9 +17,9 @@ enrollments = Table(
     Column("user_id", String(255), nullable=False),  # the site's user id
     Column("email", String(320), nullable=False),
     Column("display_name", String(255), nullable=True),
-    Column("profile", String(32), nullable=False),
+    Column("profile", words(KeyProfile, 32), nullable=False),
     Column("certificate_user_id", String(64), nullable=False, unique=True),  # our CN
-    Column("status", String(24), nullable=False),
+    Column("status", words(EnrollmentStatus, 24), nullable=False),
     Column("one_time_password_hash", String(255), nullable=False),
     Column("failed_attempts", Integer, nullable=False),
     Column("locked_at", UTCDateTime, nullable=True),

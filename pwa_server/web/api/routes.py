@@ -4,7 +4,6 @@ thread, and render."""
 from __future__ import annotations
 
 from importlib.metadata import version
-from typing import Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -18,6 +17,7 @@ from pwa_server.runtime import Services
 from pwa_server.sites.webhook_delivery import error_class, list_deliveries
 from pwa_server.store.certificates import SiteCertificateRow
 from pwa_server.store.enrollments import EnrollmentRow
+from pwa_server.vocabulary import DeliveryState
 from pwa_server.web.api import operations as api
 from pwa_server.web.api.openapi import document
 from pwa_server.web.api.operations import Answer, ApiCall, Operation, Parameter
@@ -164,21 +164,14 @@ async def list_webhook_deliveries(call: ApiCall) -> Answer:
 
 
 def _delivery(message: OutboxMessage) -> WebhookDelivery:
-    state: Literal["pending", "delivered", "failed"] = (
-        "delivered"
-        if message.delivered_at is not None
-        else "failed"
-        if message.failed_at is not None
-        else "pending"
-    )
     return WebhookDelivery(
         id=message.id,
         event=message.subject or "",
         url=message.destination,
-        state=state,
+        state=message.state,
         created_at=message.created_at,
         attempts=message.attempts,
-        next_attempt_at=message.next_attempt_at if state == "pending" else None,
+        next_attempt_at=message.next_attempt_at if message.state is DeliveryState.PENDING else None,
         delivered_at=message.delivered_at,
         last_error=error_class(message.last_error),
     )

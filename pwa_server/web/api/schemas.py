@@ -8,8 +8,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pwa_server.enrollment.revocation import REASONS
 from pwa_server.notify.mail import MAIL_ADDRESS_PATTERN
+from pwa_server.vocabulary import (
+    CertificateStatus,
+    DeliveryState,
+    EnrollmentStatus,
+    KeyProfile,
+    RevocationReason,
+)
 
 # Text without control characters (they have no place in ids, names or mail headers), not
 # starting or ending with white space (Unicode's White_Space: what `\s` means to both the
@@ -19,16 +25,6 @@ _TEXT = r"^[^\x00-\x20\x7f-\x9f\s](?:[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\x9f\
 MailAddress = Annotated[str, Field(min_length=3, max_length=320, pattern=MAIL_ADDRESS_PATTERN)]
 # pwa_server.names says why: visible ASCII, so that no user id is a look-alike of another.
 UserId = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[!-~]+$")]
-Status = Literal[
-    "invited",
-    "otp_verified",
-    "secret_registered",
-    "downloaded",
-    "installed",
-    "locked",
-    "cancelled",
-]
-Reason = Literal[REASONS]  # type: ignore[valid-type]
 
 
 class _Strict(BaseModel):
@@ -43,7 +39,7 @@ class NewEnrollment(_Strict):
         Field(description="Where the invitation mail with the enrollment URL goes")
     )
     display_name: Annotated[str, Field(min_length=1, max_length=255, pattern=_TEXT)] | None = None
-    profile: Literal["default", "rsa-2048", "rsa-3072"] | None = Field(
+    profile: KeyProfile | None = Field(
         None, description="The end-user key: EC P-256 (default) or RSA; default the site's"
     )
     return_url: Annotated[str, Field(min_length=1, max_length=2048)] | None = Field(
@@ -55,11 +51,11 @@ class Enrollment(BaseModel):
     """Where an enrollment stands."""
 
     id: str
-    status: Status
+    status: EnrollmentStatus
     user_id: str
     email: str
     display_name: str | None
-    profile: str
+    profile: KeyProfile
     certificate_user_id: str = Field(description="The CN of the user's certificate")
     created_at: dt.datetime
     expires_at: dt.datetime = Field(description="The enrollment URL works until then")
@@ -81,7 +77,7 @@ class Certificate(BaseModel):
     """A certificate issued for one of the site's enrollments."""
 
     serial: str = Field(description="Lower-case hexadecimal")
-    status: Literal["valid", "revoked"]
+    status: CertificateStatus
     enrollment_id: str
     certificate_user_id: str
     user_id: str
@@ -102,7 +98,7 @@ class CertificateList(BaseModel):
 class Revocation(_Strict):
     """Why a certificate is revoked (RFC 5280 reason codes)."""
 
-    reason: Reason = "unspecified"
+    reason: RevocationReason = RevocationReason.UNSPECIFIED
 
 
 class AssertionToVerify(_Strict):
@@ -152,7 +148,7 @@ class WebhookDelivery(BaseModel):
     id: int = Field(description="The Shomei-Delivery header's value")
     event: str
     url: str
-    state: Literal["pending", "delivered", "failed"]
+    state: DeliveryState
     created_at: dt.datetime
     attempts: int
     next_attempt_at: dt.datetime | None = Field(description="When it is tried again, if pending")

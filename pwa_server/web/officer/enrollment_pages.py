@@ -16,7 +16,6 @@ from starlette.routing import Route
 
 from pwa_server.audit import Actor
 from pwa_server.enrollment import revocation
-from pwa_server.enrollment.download import KEY_PROFILES
 from pwa_server.enrollment.errors import EnrollmentNotFoundError
 from pwa_server.officers.roles import Permission
 from pwa_server.store.certificates import (
@@ -25,20 +24,17 @@ from pwa_server.store.certificates import (
     search_certificates,
 )
 from pwa_server.store.enrollments import enrollment_by_id, search_enrollments
+from pwa_server.vocabulary import (
+    CertificateStatus,
+    EnrollmentStatus,
+    KeyProfile,
+    RevocationReason,
+)
 from pwa_server.web.context import app_context
+from pwa_server.web.officer.forms import chosen, chosen_key_profile
 from pwa_server.web.officer.guard import confirmed_form, officer_for
 from pwa_server.web.officer.rendering import console_page
 
-STATUSES = (
-    "invited",
-    "otp_verified",
-    "secret_registered",
-    "downloaded",
-    "installed",
-    "locked",
-    "cancelled",
-)
-_CERTIFICATE_STATUSES = ("valid", "revoked")
 # The console's buttons, each an EnrollmentService method of the same name.
 _ACTIONS = ("unlock", "cancel", "reissue", "renew", "resend_mail")
 
@@ -47,16 +43,12 @@ async def enrollment_list(request: Request) -> Response:
     """GET /officer/enrollments?status=&q="""
     officer = await officer_for(request, Permission.MANAGE_ENROLLMENTS)
     services = app_context(request).services
-    status = request.query_params.get("status") or None
+    status = chosen(EnrollmentStatus, request.query_params.get("status"))
     text = (request.query_params.get("q") or "").strip()[:200] or None
 
     def search() -> list[object]:
         with services.engine.connect() as connection:
-            return list(
-                search_enrollments(
-                    connection, status=status if status in STATUSES else None, text=text
-                )
-            )
+            return list(search_enrollments(connection, status=status, text=text))
 
     rows = await run_in_threadpool(search)
     return console_page(
@@ -64,7 +56,7 @@ async def enrollment_list(request: Request) -> Response:
         "officer/enrollments.html",
         officer,
         enrollments=rows,
-        statuses=STATUSES,
+        statuses=list(EnrollmentStatus),
         status=status,
         q=text or "",
     )
@@ -74,7 +66,7 @@ async def new_enrollment(request: Request) -> Response:
     """GET /officer/enrollments/new"""
     officer = await officer_for(request, Permission.MANAGE_ENROLLMENTS)
     return console_page(
-        request, "officer/enrollment_new.html", officer, profiles=KEY_PROFILES, error=None
+        request, "officer/enrollment_new.html", officer, profiles=list(KeyProfile), error=None
     )
 
 
@@ -83,13 +75,12 @@ async def create_enrollment(request: Request) -> Response:
     officer = await officer_for(request, Permission.MANAGE_ENROLLMENTS)
     form = await confirmed_form(request, officer)
     services = app_context(request).services
-    profile = str(form.get("profile", "default"))
     invitation = await run_in_threadpool(
         lambda: services.enrollments.create(
             user_id=str(form.get("user_id", "")),
             email=str(form.get("email", "")).strip(),
             display_name=str(form.get("display_name", "")).strip() or None,
-            profile=profile if profile in KEY_PROFILES else "default",
+            profile=chosen_key_profile(form),
             now=services.now(),
             actor=Actor.officer(officer.id),
         )
@@ -125,7 +116,7 @@ async def enrollment_detail(request: Request) -> Response:
         officer,
         enrollment=row,
         certificates=certificates,
-        reasons=revocation.REASONS,
+        reasons=list(RevocationReason),
     )
 
 
@@ -156,7 +147,7 @@ async def revoke_certificate(request: Request) -> Response:
             services.engine,
             issuer_id=services.issuing.id,
             serial=request.path_params["serial"],
-            reason=str(form.get("reason", "unspecified")),
+            reason=str(form.get("reason", RevocationReason.UNSPECIFIED)),
             now=services.now(),
             actor=Actor.officer(officer.id),
         )
@@ -171,18 +162,12 @@ async def certificate_list(request: Request) -> Response:
     """GET /officer/certificates?status=&q=: end-user certificates, newest first."""
     officer = await officer_for(request, Permission.MANAGE_ENROLLMENTS)
     services = app_context(request).services
-    status = request.query_params.get("status") or None
+    status = chosen(CertificateStatus, request.query_params.get("status"))
     text = (request.query_params.get("q") or "").strip()[:200] or None
 
     def search() -> list[object]:
         with services.engine.connect() as connection:
-            return list(
-                search_certificates(
-                    connection,
-                    status=status if status in _CERTIFICATE_STATUSES else None,
-                    text=text,
-                )
-            )
+            return list(search_certificates(connection, status=status, text=text))
 
     rows = await run_in_threadpool(search)
     return console_page(
@@ -190,7 +175,7 @@ async def certificate_list(request: Request) -> Response:
         "officer/certificates.html",
         officer,
         certificates=rows,
-        statuses=_CERTIFICATE_STATUSES,
+        statuses=list(CertificateStatus),
         status=status,
         q=text or "",
     )

@@ -10,10 +10,11 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from pwa_server.audit.actors import Actor
-from pwa_server.enrollment.download import KEY_PROFILES
 from pwa_server.officers.roles import Permission
 from pwa_server.sites.webhook_delivery import list_deliveries
+from pwa_server.vocabulary import KeyProfile
 from pwa_server.web.context import app_context
+from pwa_server.web.officer.forms import chosen_key_profile
 from pwa_server.web.officer.guard import confirmed_form, officer_for
 from pwa_server.web.officer.rendering import console_page
 
@@ -27,7 +28,9 @@ async def site_list(request: Request) -> Response:
     """GET /officer/sites"""
     officer = await officer_for(request, Permission.MANAGE_SITES)
     sites = await run_in_threadpool(app_context(request).services.sites.sites)
-    return console_page(request, "officer/sites.html", officer, sites=sites, profiles=KEY_PROFILES)
+    return console_page(
+        request, "officer/sites.html", officer, sites=sites, profiles=list(KeyProfile)
+    )
 
 
 async def create_site(request: Request) -> Response:
@@ -35,14 +38,13 @@ async def create_site(request: Request) -> Response:
     officer = await officer_for(request, Permission.MANAGE_SITES)
     form = await confirmed_form(request, officer)
     services = app_context(request).services
-    profile = str(form.get("profile", "default"))
     new = await run_in_threadpool(
         lambda: services.sites.create(
             name=str(form.get("name", "")).strip(),
             display_name=str(form.get("display_name", "")),
             return_urls=_lines(form.get("return_urls")),
             webhook_url=str(form.get("webhook_url", "")).strip() or None,
-            default_profile=profile if profile in KEY_PROFILES else "default",
+            default_profile=chosen_key_profile(form),
             now=services.now(),
             actor=Actor.officer(officer.id),
         )

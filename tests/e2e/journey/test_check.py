@@ -124,7 +124,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from pwa_server.pki.issuance import issue
-from pwa_server.pki.profiles import Profile
+from pwa_server.pki.profiles import CertificateProfile
 from pwa_server.runtime import open_services
 from pwa_server.settings import load_settings
 
@@ -135,7 +135,7 @@ then = dt.datetime.now(dt.UTC) - dt.timedelta(days=800)
 with services.engine.begin() as connection:
     certificate, _ = issue(
         connection, services.issuing, subject=name, public_key=key.public_key(),
-        profile=Profile.CLIENT, now=then, lifetime=dt.timedelta(days=730),
+        profile=CertificateProfile.CLIENT, now=then, lifetime=dt.timedelta(days=730),
     )
 services.close()
 Path(sys.argv[1]).write_bytes(certificate.public_bytes(serialization.Encoding.PEM))

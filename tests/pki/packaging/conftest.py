@@ -17,11 +17,11 @@ from cryptography.x509.oid import NameOID
 from pwa_server.pki.issuance import sign_certificate
 from pwa_server.pki.packaging.mobileconfig import (
     SigningIdentity,
-    build_profile,
+    build_configuration_profile,
     load_signing_identity,
 )
 from pwa_server.pki.packaging.pkcs12 import PrivateKey, build_pkcs12
-from pwa_server.pki.profiles import Profile
+from pwa_server.pki.profiles import CertificateProfile
 from pwa_server.pki.tls_identity import TlsFiles
 from pwa_server.runtime import Services
 from pwa_server.settings import Settings
@@ -46,7 +46,10 @@ class Identity:
 
 
 def issue_identity(
-    services: Services, private_key: PrivateKey, name: str, profile: Profile = Profile.CLIENT
+    services: Services,
+    private_key: PrivateKey,
+    name: str,
+    profile: CertificateProfile = CertificateProfile.CLIENT,
 ) -> Identity:
     """Sign a certificate for `private_key` with the issuing CA in the token.
 
@@ -63,7 +66,7 @@ def issue_identity(
         profile=profile,
         not_before=now - dt.timedelta(minutes=5),
         not_after=now + dt.timedelta(days=30),
-        alt_names=["profiles.shomei.test"] if profile is Profile.TLS_SERVER else (),
+        alt_names=["profiles.shomei.test"] if profile is CertificateProfile.TLS_SERVER else (),
     )
     return Identity(
         private_key, certificate, services.issuing.certificate, services.root.certificate
@@ -122,7 +125,7 @@ def tls_signer(initialised: Settings) -> SigningIdentity:
 def rsa_signer(services: Services, tmp_path_factory: pytest.TempPathFactory) -> SigningIdentity:
     """An RSA-2048 signer from the issuing CA, loaded from PEM files like a configured one."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    signer = issue_identity(services, key, "profiles.shomei.test", Profile.TLS_SERVER)
+    signer = issue_identity(services, key, "profiles.shomei.test", CertificateProfile.TLS_SERVER)
     directory = tmp_path_factory.mktemp("rsa-signer")
     return load_signing_identity(
         write_pem(directory / "signer.pem", signer.certificate, signer.issuing),
@@ -139,7 +142,7 @@ def make_profile(identity: Identity, password: str, user_id: str | None = None) 
         password=password,
         friendly_name=identity.common_name,
     )
-    return build_profile(
+    return build_configuration_profile(
         pkcs12=p12,
         root=identity.root,
         certificate_user_id=user_id or identity.common_name,

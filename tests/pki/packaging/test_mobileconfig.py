@@ -10,7 +10,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from pwa_server.pki.packaging.mobileconfig import MEDIA_TYPE, build_profile
+from pwa_server.pki.packaging.mobileconfig import MEDIA_TYPE, build_configuration_profile
 from tests.conftest import openssl
 from tests.pki.packaging.apple_schema import check_profile
 from tests.pki.packaging.conftest import ORGANIZATION, PREFIX, Identity, make_profile
@@ -136,7 +136,7 @@ def test_an_unusable_certificate_user_id_is_refused(
     ec_identity: Identity, download_password: str, user_id: str
 ) -> None:
     with pytest.raises(ValueError, match="unusable certificate user ID"):
-        build_profile(
+        build_configuration_profile(
             pkcs12=b"\x30",
             root=ec_identity.root,
             certificate_user_id=user_id,

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 
-from pwa_server.pki.packaging.mobileconfig import SigningIdentity, sign_profile
+from pwa_server.pki.packaging.mobileconfig import SigningIdentity, sign_configuration_profile
 from tests.conftest import openssl
 
 
@@ -37,7 +37,7 @@ def test_the_signed_profile_verifies_and_carries_the_plist(
 ) -> None:
     signer: SigningIdentity = request.getfixturevalue(signer_name)
     signed = tmp_path / "profile.mobileconfig"
-    signed.write_bytes(sign_profile(profile_bytes, **signer_fields(signer)))
+    signed.write_bytes(sign_configuration_profile(profile_bytes, **signer_fields(signer)))
     content = tmp_path / "content.plist"
     assert "Verification successful" in cms_verify(signed, ca_files["root"], content)
     assert content.read_bytes() == profile_bytes
@@ -65,7 +65,7 @@ def test_the_signature_is_ecdsa_or_pkcs1_v15_with_sha256_never_pss(
 ) -> None:
     signer: SigningIdentity = request.getfixturevalue(signer_name)
     signed = tmp_path / "profile.mobileconfig"
-    signed.write_bytes(sign_profile(profile_bytes, **signer_fields(signer)))
+    signed.write_bytes(sign_configuration_profile(profile_bytes, **signer_fields(signer)))
     printed = openssl("cms", "-cmsout", "-print", "-inform", "DER", "-in", signed)
     assert printed.returncode == 0, printed.stderr
     signature_algorithm = printed.stdout.split("signatureAlgorithm:")[1].splitlines()[1]
@@ -79,7 +79,7 @@ def test_the_signature_carries_the_signer_and_its_chain(
     tmp_path: Path, profile_bytes: bytes, tls_signer: SigningIdentity
 ) -> None:
     signed = tmp_path / "profile.mobileconfig"
-    signed.write_bytes(sign_profile(profile_bytes, **signer_fields(tls_signer)))
+    signed.write_bytes(sign_configuration_profile(profile_bytes, **signer_fields(tls_signer)))
     result = openssl("pkcs7", "-inform", "DER", "-in", signed, "-print_certs")
     assert result.returncode == 0, result.stderr
     carried = x509.load_pem_x509_certificates(result.stdout.encode())
@@ -91,7 +91,7 @@ def test_the_signature_carries_the_signer_and_its_chain(
 def test_a_changed_profile_fails_verification(
     tmp_path: Path, profile_bytes: bytes, tls_signer: SigningIdentity, ca_files: dict[str, Path]
 ) -> None:
-    signed_bytes = sign_profile(profile_bytes, **signer_fields(tls_signer))
+    signed_bytes = sign_configuration_profile(profile_bytes, **signer_fields(tls_signer))
     position = signed_bytes.index(b"<string>Configuration</string>")
     tampered = tmp_path / "tampered.mobileconfig"
     tampered.write_bytes(
