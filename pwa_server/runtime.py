@@ -31,6 +31,7 @@ from pwa_server.settings import ConfigurationError, Settings
 from pwa_server.sites.assertions import AssertionSigner, load_assertion_signer
 from pwa_server.sites.registry import SiteRegistry
 from pwa_server.store.database import check, create_database_engine
+from pwa_server.vocabulary import AuthorityRole
 
 # SoftHSM start-up sometimes fails with a general error when two processes initialise it at
 # the same instant (DESIGN.md); a short retry gets past that.
@@ -100,8 +101,8 @@ def open_services(settings: Settings, *, retry: bool = False) -> Services:
         raise
     try:
         hashes = secret_hashes(settings, token)
-        root = load_authority(engine, token, "root")
-        issuing = load_authority(engine, token, "issuing")
+        root = load_authority(engine, token, AuthorityRole.ROOT)
+        issuing = load_authority(engine, token, AuthorityRole.ISSUING)
         generations = load_issuing_generations(engine, token, now=dt.datetime.now(dt.UTC))
         responder = OcspResponders(
             [

@@ -78,3 +78,27 @@ class DeliveryState(StrEnum):
     PENDING = "pending"
     DELIVERED = "delivered"
     FAILED = "failed"
+
+
+class AuthorityRole(StrEnum):
+    """What one of our CAs or delegated signers is for."""
+
+    ROOT = "root"
+    ISSUING = "issuing"
+    OCSP = "ocsp"
+    ASSERTION = "assertion"
+
+
+class AuthorityStatus(StrEnum):
+    """Whether a CA or signer is in use or retired (a retired CA still answers for the
+    certificates it issued)."""
+
+    ACTIVE = "active"
+    RETIRED = "retired"
+
+
+class SiteStatus(StrEnum):
+    """Whether a relying site may use the API."""
+
+    ACTIVE = "active"
+    DISABLED = "disabled"

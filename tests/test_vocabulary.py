@@ -12,13 +12,16 @@ import pytest
 from sqlalchemy import Column, Enum
 
 from pwa_server.pki.key_profiles import KEY_SPECS
-from pwa_server.store.tables import certificates, enrollments, sites
+from pwa_server.store.tables import certificate_authorities, certificates, enrollments, sites
 from pwa_server.vocabulary import (
+    AuthorityRole,
+    AuthorityStatus,
     CertificateStatus,
     DeliveryState,
     EnrollmentStatus,
     KeyProfile,
     RevocationReason,
+    SiteStatus,
 )
 from pwa_server.web.api.openapi import document
 from pwa_server.web.api.routes import OPERATIONS
@@ -28,6 +31,9 @@ COLUMNS: list[tuple[Column[Any], type[StrEnum]]] = [
     (enrollments.c.profile, KeyProfile),
     (enrollments.c.status, EnrollmentStatus),
     (sites.c.default_profile, KeyProfile),
+    (sites.c.status, SiteStatus),
+    (certificate_authorities.c.role, AuthorityRole),
+    (certificate_authorities.c.status, AuthorityStatus),
     (certificates.c.status, CertificateStatus),
 ]
 # The words the API sends or accepts, each a schema of its own in the document.

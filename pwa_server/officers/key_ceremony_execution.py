@@ -22,6 +22,7 @@ from pwa_server.officers.roles import Permission
 from pwa_server.pki import rollover
 from pwa_server.store import ceremonies as store
 from pwa_server.store.authorities import AuthorityRow
+from pwa_server.vocabulary import AuthorityRole
 
 _CA_SUBJECT_KIND = "certificate_authority"
 
@@ -52,7 +53,7 @@ def new_issuing_ca(
             now,
             {
                 "ceremony": ceremony.id,
-                "role": rollover.ISSUING,
+                "role": AuthorityRole.ISSUING,
                 "authority_id": made.authority_id,
                 "key_label": made.key_label,
                 "fingerprint": made.fingerprint,

@@ -21,6 +21,7 @@ from hsm import (
 )
 from pwa_server.errors import ErrorKind, ShomeiError
 from pwa_server.store.authorities import AuthorityRow, active_authority
+from pwa_server.vocabulary import AuthorityRole
 
 
 class AuthorityError(ShomeiError):
@@ -35,7 +36,7 @@ class Authority:
 
     id: int
     name: str
-    role: str
+    role: AuthorityRole
     certificate: x509.Certificate
     private_key: TokenPrivateKey
 
@@ -83,8 +84,8 @@ def key_ref_of(row: AuthorityRow) -> KeyRef:
     )
 
 
-def load_authority(engine: Engine, token: Token, role: str) -> Authority:
-    """The active CA with `role` ("root" or "issuing"), its key found on `token`."""
+def load_authority(engine: Engine, token: Token, role: AuthorityRole) -> Authority:
+    """The active CA or signer with `role`, its key found on `token`."""
     with engine.connect() as connection:
         row = active_authority(connection, role)
     if row is None:

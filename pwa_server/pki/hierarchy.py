@@ -16,6 +16,7 @@ from pwa_server.pki.authority import Authority, fingerprint, load_authority
 from pwa_server.pki.issuance import sign_certificate
 from pwa_server.pki.profiles import CertificateProfile
 from pwa_server.store.authorities import active_authority, active_authority_under, insert_authority
+from pwa_server.vocabulary import AuthorityRole
 
 ROOT_LIFETIME = dt.timedelta(days=20 * 365 + 5)
 ISSUING_LIFETIME = dt.timedelta(days=10 * 365 + 2)
@@ -25,19 +26,19 @@ ASSERTION_SIGNER_LIFETIME = dt.timedelta(days=365)
 # its certificate ends.
 RENEW_SIGNER_BEFORE = dt.timedelta(days=30)
 _ISSUED = {
-    "issuing": (CertificateProfile.ISSUING_CA, ISSUING_LIFETIME),
-    "ocsp": (CertificateProfile.OCSP_RESPONDER, OCSP_RESPONDER_LIFETIME),
-    "assertion": (CertificateProfile.ASSERTION_SIGNER, ASSERTION_SIGNER_LIFETIME),
+    AuthorityRole.ISSUING: (CertificateProfile.ISSUING_CA, ISSUING_LIFETIME),
+    AuthorityRole.OCSP: (CertificateProfile.OCSP_RESPONDER, OCSP_RESPONDER_LIFETIME),
+    AuthorityRole.ASSERTION: (CertificateProfile.ASSERTION_SIGNER, ASSERTION_SIGNER_LIFETIME),
 }
 _TITLES = {
-    "root": "Root CA",
-    "issuing": "Issuing CA",
-    "ocsp": "OCSP Responder",
-    "assertion": "Return Assertion Signer",
+    AuthorityRole.ROOT: "Root CA",
+    AuthorityRole.ISSUING: "Issuing CA",
+    AuthorityRole.OCSP: "OCSP Responder",
+    AuthorityRole.ASSERTION: "Return Assertion Signer",
 }
 
 
-def ca_name(organization: str, role: str) -> x509.Name:
+def ca_name(organization: str, role: AuthorityRole) -> x509.Name:
     """Subject of our CA and signer certificates: 'O=<org>, CN=<org> Root CA'."""
     title = _TITLES[role]
     return x509.Name(
@@ -54,23 +55,23 @@ def ensure_hierarchy(
     """The active root and issuing CAs, created if absent; also the names of what was created."""
     created: list[str] = []
     with engine.connect() as connection:
-        has_root = active_authority(connection, "root") is not None
-        has_issuing = active_authority(connection, "issuing") is not None
+        has_root = active_authority(connection, AuthorityRole.ROOT) is not None
+        has_issuing = active_authority(connection, AuthorityRole.ISSUING) is not None
     if not has_root:
-        _create_authority(engine, token, organization, "root", None, now)
+        _create_authority(engine, token, organization, AuthorityRole.ROOT, None, now)
         created.append("root CA")
-    root = load_authority(engine, token, "root")
+    root = load_authority(engine, token, AuthorityRole.ROOT)
     if not has_issuing:
-        _create_authority(engine, token, organization, "issuing", root, now)
+        _create_authority(engine, token, organization, AuthorityRole.ISSUING, root, now)
         created.append("issuing CA")
-    return root, load_authority(engine, token, "issuing"), created
+    return root, load_authority(engine, token, AuthorityRole.ISSUING), created
 
 
 def ensure_ocsp_responder(
     engine: Engine, token: Token, *, organization: str, issuing: Authority, now: dt.datetime
 ) -> bool:
     """A delegated OCSP responder for the issuing CA, its key in the token; True if made."""
-    return _ensure_delegated_signer(engine, token, "ocsp", organization, issuing, now)
+    return _ensure_delegated_signer(engine, token, AuthorityRole.OCSP, organization, issuing, now)
 
 
 def ensure_assertion_signer(
@@ -78,13 +79,15 @@ def ensure_assertion_signer(
 ) -> bool:
     """The key that signs return assertions for relying sites, in the token, certified by the
     issuing CA (sites find its certificate chain in the published JWKS); True if made."""
-    return _ensure_delegated_signer(engine, token, "assertion", organization, issuing, now)
+    return _ensure_delegated_signer(
+        engine, token, AuthorityRole.ASSERTION, organization, issuing, now
+    )
 
 
 def _ensure_delegated_signer(
     engine: Engine,
     token: Token,
-    role: str,
+    role: AuthorityRole,
     organization: str,
     issuing: Authority,
     now: dt.datetime,
@@ -109,7 +112,7 @@ def _create_authority(
     engine: Engine,
     token: Token,
     organization: str,
-    role: str,
+    role: AuthorityRole,
     parent: Authority | None,
     now: dt.datetime,
 ) -> None:
@@ -134,7 +137,12 @@ def _create_authority(
 
 
 def certify_new_key(
-    token: Token, *, role: str, subject: x509.Name, parent: Authority | None, now: dt.datetime
+    token: Token,
+    *,
+    role: AuthorityRole,
+    subject: x509.Name,
+    parent: Authority | None,
+    now: dt.datetime,
 ) -> tuple[KeyRef, x509.Certificate]:
     """A new key pair for a CA or signer of `role`, made in the token, and its certificate:
     self-signed for the root, otherwise signed by `parent` (its lifetime capped by the parent's).
@@ -142,7 +150,7 @@ def certify_new_key(
     The caller records both (record_authority) or destroys the key; if the certificate cannot
     be made, the key is destroyed here.
     """
-    algorithm = KeyAlgorithm.EC_P384 if role == "root" else KeyAlgorithm.EC_P256
+    algorithm = KeyAlgorithm.EC_P384 if role == AuthorityRole.ROOT else KeyAlgorithm.EC_P256
     label = f"shomei-{role}-{now:%Y%m%d}-{secrets.token_hex(3)}"
     ref = token.generate_key(algorithm, label)
     try:
@@ -180,7 +188,7 @@ def record_authority(
     connection: Connection,
     *,
     name: str,
-    role: str,
+    role: AuthorityRole,
     parent_id: int | None,
     ref: KeyRef,
     certificate: x509.Certificate,

@@ -32,9 +32,7 @@ from pwa_server.store.authorities import (
     retire_authority,
     retire_authority_unless_last,
 )
-
-ISSUING = "issuing"
-OCSP = "ocsp"
+from pwa_server.vocabulary import AuthorityRole, AuthorityStatus
 
 
 class RolloverError(ShomeiError):
@@ -69,19 +67,19 @@ def active_issuing_fingerprint(engine: Engine) -> str | None:
     """The SHA-256 fingerprint of the issuing CA that signs new certificates (None before
     `shomei init`): one indexed query, cheap enough to ask every few seconds."""
     with engine.connect() as connection:
-        row = active_authority(connection, ISSUING)
+        row = active_authority(connection, AuthorityRole.ISSUING)
     return row.sha256_fingerprint if row is not None else None
 
 
 def active_issuing_id(connection: Connection) -> int | None:
     """The id of the issuing CA that signs new certificates (None before `shomei init`)."""
-    row = active_authority(connection, ISSUING)
+    row = active_authority(connection, AuthorityRole.ISSUING)
     return row.id if row is not None else None
 
 
 def check_replaceable(connection: Connection, replacing: int | None) -> None:
     """Raise RolloverError unless `replacing` is the active issuing CA (None: there is none)."""
-    current = active_authority(connection, ISSUING)
+    current = active_authority(connection, AuthorityRole.ISSUING)
     current_id = current.id if current is not None else None
     if current_id != replacing:
         raise RolloverError(
@@ -93,11 +91,18 @@ def check_replaceable(connection: Connection, replacing: int | None) -> None:
 def check_retirable(connection: Connection, authority_id: int) -> AuthorityRow:
     """The issuing CA `authority_id`, if it is active and not the last active one."""
     row = authority_by_id(connection, authority_id)
-    if row is None or row.role != ISSUING:
+    if row is None or row.role != AuthorityRole.ISSUING:
         raise RolloverError(f"there is no issuing CA {authority_id}")
-    if row.status != "active":
+    if row.status != AuthorityStatus.ACTIVE:
         raise RolloverError(f"issuing CA {authority_id} is {row.status} already")
-    if len(authorities_with_role(connection, ISSUING, statuses=("active",))) < 2:
+    if (
+        len(
+            authorities_with_role(
+                connection, AuthorityRole.ISSUING, statuses=(AuthorityStatus.ACTIVE,)
+            )
+        )
+        < 2
+    ):
         raise RolloverError(
             f"issuing CA {authority_id} is the only active one: make a new issuing CA instead"
         )
@@ -108,7 +113,7 @@ def retire_issuing_ca(connection: Connection, authority_id: int) -> AuthorityRow
     """Retire an active issuing CA in the caller's transaction; the newest other active one
     signs new certificates from then on. RolloverError if it would leave none."""
     row = check_retirable(connection, authority_id)
-    if not retire_authority_unless_last(connection, authority_id, role=ISSUING):
+    if not retire_authority_unless_last(connection, authority_id, role=AuthorityRole.ISSUING):
         raise RolloverError(f"issuing CA {authority_id} is retired or the last active one")
     return row
 
@@ -139,7 +144,7 @@ class PendingIssuingCa:
         issuing_id = record_authority(
             connection,
             name=self.ref.label,
-            role=ISSUING,
+            role=AuthorityRole.ISSUING,
             parent_id=self.root.id,
             ref=self.ref,
             certificate=self.certificate,
@@ -149,18 +154,26 @@ class PendingIssuingCa:
             # Only a concurrent change gets here: check_replaceable saw it active.
             raise RolloverError(f"issuing CA {replacing} was retired meanwhile")
         issuing = Authority(
-            issuing_id, self.ref.label, ISSUING, self.certificate, self.token.private_key(self.ref)
+            issuing_id,
+            self.ref.label,
+            AuthorityRole.ISSUING,
+            self.certificate,
+            self.token.private_key(self.ref),
         )
         # The responder in use answers for the issuing CA that certified it; the old one
         # stays active to answer for the certificates of the retired CA.
         responder_ref, responder_certificate = certify_new_key(
-            self.token, role=OCSP, subject=self.responder_subject, parent=issuing, now=now
+            self.token,
+            role=AuthorityRole.OCSP,
+            subject=self.responder_subject,
+            parent=issuing,
+            now=now,
         )
         self.made.append(responder_ref)
         responder_id = record_authority(
             connection,
             name=responder_ref.label,
-            role=OCSP,
+            role=AuthorityRole.OCSP,
             parent_id=issuing_id,
             ref=responder_ref,
             certificate=responder_certificate,
@@ -190,13 +203,13 @@ def new_issuing_ca(
     never called, the transaction is rolled back and every key made is destroyed, so that no
     CA row without a key, nor a key without a CA row, remains.
     """
-    root = load_authority(engine, token, "root")
+    root = load_authority(engine, token, AuthorityRole.ROOT)
     with engine.connect() as connection:
-        generation = count_authorities(connection, ISSUING) + 1
+        generation = count_authorities(connection, AuthorityRole.ISSUING) + 1
     ref, certificate = certify_new_key(
         token,
-        role=ISSUING,
-        subject=generation_name(organization, ISSUING, generation),
+        role=AuthorityRole.ISSUING,
+        subject=generation_name(organization, AuthorityRole.ISSUING, generation),
         parent=root,
         now=now,
     )
@@ -209,7 +222,7 @@ def new_issuing_ca(
                 root,
                 ref,
                 certificate,
-                generation_name(organization, OCSP, generation),
+                generation_name(organization, AuthorityRole.OCSP, generation),
                 now,
                 made,
             )
@@ -234,7 +247,7 @@ def roll_over_issuing_ca(
         return pending.install(replacing=replacing)
 
 
-def generation_name(organization: str, role: str, generation: int) -> x509.Name:
+def generation_name(organization: str, role: AuthorityRole, generation: int) -> x509.Name:
     """The subject of a CA or signer made by a rollover: the first generation keeps the plain
     name, later ones add 'G<n>', so that certificates, CRLs and the console tell them apart."""
     name = ca_name(organization, role)
@@ -256,11 +269,13 @@ def load_issuing_generations(
     in use first, each with the newest active OCSP responder it certified: what CRL and OCSP
     need to keep answering for every certificate still in use."""
     with engine.connect() as connection:
-        rows = authorities_with_role(connection, ISSUING)
+        rows = authorities_with_role(connection, AuthorityRole.ISSUING)
         responders: dict[int | None, AuthorityRow] = {}
-        for responder in authorities_with_role(connection, OCSP, statuses=("active",)):
+        for responder in authorities_with_role(
+            connection, AuthorityRole.OCSP, statuses=(AuthorityStatus.ACTIVE,)
+        ):
             responders.setdefault(responder.parent_id, responder)  # the newest first
-    in_use = next((row.id for row in rows if row.status == "active"), None)
+    in_use = next((row.id for row in rows if row.status == AuthorityStatus.ACTIVE), None)
     generations = []
     for row in sorted(rows, key=lambda row: row.id != in_use):
         certificate = x509.load_der_x509_certificate(row.certificate_der)
@@ -271,7 +286,7 @@ def load_issuing_generations(
             IssuingGeneration(
                 _loaded(token, row),
                 _loaded(token, responder_row) if responder_row is not None else None,
-                row.status == "active",
+                row.status == AuthorityStatus.ACTIVE,
             )
         )
     return generations

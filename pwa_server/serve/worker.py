@@ -28,6 +28,7 @@ from pwa_server.serve.tls_profile import server_context
 from pwa_server.serve.tls_protocol import ClientCertH11Protocol
 from pwa_server.settings import Settings
 from pwa_server.store.authorities import all_authorities
+from pwa_server.vocabulary import AuthorityRole
 from pwa_server.web.app import create_app
 from pwa_server.web.asgi import ASGIApp
 from pwa_server.web.middleware.check_listener import CheckListener
@@ -124,7 +125,7 @@ def client_certificate_authorities(services: Services) -> list[x509.Certificate]
     certificates = [
         x509.load_der_x509_certificate(row.certificate_der)
         for row in rows
-        if row.role in ("root", "issuing")
+        if row.role in (AuthorityRole.ROOT, AuthorityRole.ISSUING)
     ]
     return [
         certificate

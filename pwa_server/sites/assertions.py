@@ -36,9 +36,9 @@ from pwa_server.store.certificates import certificate_row
 from pwa_server.store.enrollments import enrollment_by_id
 from pwa_server.store.sites import site_by_id
 from pwa_server.store.tables import certificate_authorities, redeemed_assertions
+from pwa_server.vocabulary import AuthorityRole, AuthorityStatus, SiteStatus
 
 ALGORITHM = "ES256"
-ROLE = "assertion"  # the signer's row in certificate_authorities
 # The most a verifier's clock may differ from ours: exp and nbf are judged with this margin.
 CLOCK_SKEW = dt.timedelta(seconds=30)
 MAX_ASSERTION_LENGTH = 4096  # ours are ~700 characters; refuse anything far larger unread
@@ -185,7 +185,7 @@ class AssertionSigner:
             if enrollment is None or enrollment.site_id is None or not enrollment.return_url:
                 return None
             site = site_by_id(connection, enrollment.site_id)
-        if site is None or site.status != "active":
+        if site is None or site.status != SiteStatus.ACTIVE:
             return None
         try:
             return_url = allowed_return_url(site, enrollment.return_url)
@@ -280,12 +280,14 @@ def load_assertion_signer(
 ) -> AssertionSigner:
     """The active assertion signer (made by `shomei init`), its key found on `token`, and
     the earlier signers whose certificates are still valid at `now` (published too)."""
-    signer = load_authority(engine, token, ROLE)
+    signer = load_authority(engine, token, AuthorityRole.ASSERTION)
     table = certificate_authorities
     with engine.connect() as connection:
         rows = connection.execute(
             select(table.c.id, table.c.parent_id, table.c.certificate_der)
-            .where(table.c.role == ROLE, table.c.status == "active")
+            .where(
+                table.c.role == AuthorityRole.ASSERTION, table.c.status == AuthorityStatus.ACTIVE
+            )
             .order_by(table.c.id.desc())
         ).all()
         parents = {

@@ -9,9 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, func, insert, select, update
 
 from pwa_server.store.tables import certificate_authorities, certificates
-
-ACTIVE = "active"
-RETIRED = "retired"
+from pwa_server.vocabulary import AuthorityRole, AuthorityStatus
 
 
 @dataclass(frozen=True)
@@ -20,7 +18,7 @@ class AuthorityRow:
 
     id: int
     name: str
-    role: str
+    role: AuthorityRole
     parent_id: int | None
     key_token_label: str
     key_label: str
@@ -28,14 +26,14 @@ class AuthorityRow:
     key_algorithm: str
     certificate_der: bytes
     sha256_fingerprint: str
-    status: str
+    status: AuthorityStatus
 
 
 def insert_authority(
     connection: Connection,
     *,
     name: str,
-    role: str,
+    role: AuthorityRole,
     parent_id: int | None,
     key_token_label: str,
     key_label: str,
@@ -63,7 +61,7 @@ def insert_authority(
             subject=subject,
             not_before=not_before,
             not_after=not_after,
-            status=ACTIVE,
+            status=AuthorityStatus.ACTIVE,
             created_at=created_at,
         )
     )
@@ -77,12 +75,12 @@ def insert_authority(
 _ROW_COLUMNS = [certificate_authorities.c[name] for name in AuthorityRow.__dataclass_fields__]
 
 
-def active_authority(connection: Connection, role: str) -> AuthorityRow | None:
+def active_authority(connection: Connection, role: AuthorityRole) -> AuthorityRow | None:
     """The newest active CA with `role`, or None before `shomei init`."""
     table = certificate_authorities
     row = connection.execute(
         select(*_ROW_COLUMNS)
-        .where(table.c.role == role, table.c.status == ACTIVE)
+        .where(table.c.role == role, table.c.status == AuthorityStatus.ACTIVE)
         .order_by(table.c.id.desc())
         .limit(1)
     ).one_or_none()
@@ -90,13 +88,17 @@ def active_authority(connection: Connection, role: str) -> AuthorityRow | None:
 
 
 def active_authority_under(
-    connection: Connection, role: str, parent_id: int
+    connection: Connection, role: AuthorityRole, parent_id: int
 ) -> AuthorityRow | None:
     """The newest active signer with `role` certified by the CA `parent_id`, or None."""
     table = certificate_authorities
     row = connection.execute(
         select(*_ROW_COLUMNS)
-        .where(table.c.role == role, table.c.status == ACTIVE, table.c.parent_id == parent_id)
+        .where(
+            table.c.role == role,
+            table.c.status == AuthorityStatus.ACTIVE,
+            table.c.parent_id == parent_id,
+        )
         .order_by(table.c.id.desc())
         .limit(1)
     ).one_or_none()
@@ -136,7 +138,10 @@ def authority_by_id(connection: Connection, authority_id: int) -> AuthorityRow |
 
 
 def authorities_with_role(
-    connection: Connection, role: str, *, statuses: Sequence[str] = (ACTIVE, RETIRED)
+    connection: Connection,
+    role: AuthorityRole,
+    *,
+    statuses: Sequence[AuthorityStatus] = tuple(AuthorityStatus),
 ) -> list[AuthorityRow]:
     """The CAs (or signers) of `role` with one of `statuses`, the newest first."""
     table = certificate_authorities
@@ -148,7 +153,7 @@ def authorities_with_role(
     return [_authority(row) for row in rows]
 
 
-def count_authorities(connection: Connection, role: str) -> int:
+def count_authorities(connection: Connection, role: AuthorityRole) -> int:
     """How many CAs of `role` were ever recorded, whatever their status."""
     count = connection.execute(
         select(func.count())
@@ -163,28 +168,36 @@ def retire_authority(connection: Connection, authority_id: int) -> bool:
     table = certificate_authorities
     outcome = connection.execute(
         update(table)
-        .where(table.c.id == authority_id, table.c.status == ACTIVE)
-        .values(status=RETIRED)
+        .where(table.c.id == authority_id, table.c.status == AuthorityStatus.ACTIVE)
+        .values(status=AuthorityStatus.RETIRED)
     )
     return outcome.rowcount == 1
 
 
-def retire_authority_unless_last(connection: Connection, authority_id: int, *, role: str) -> bool:
+def retire_authority_unless_last(
+    connection: Connection, authority_id: int, *, role: AuthorityRole
+) -> bool:
     """Retire an active CA of `role` unless it is the last active one; False otherwise."""
     table = certificate_authorities
     # PostgreSQL: two ceremonies retiring two CAs at once must not both see one left over.
     connection.execute(
-        select(table.c.id).where(table.c.role == role, table.c.status == ACTIVE).with_for_update()
+        select(table.c.id)
+        .where(table.c.role == role, table.c.status == AuthorityStatus.ACTIVE)
+        .with_for_update()
     ).all()
     others = (
         select(func.count())
         .select_from(table)
-        .where(table.c.role == role, table.c.status == ACTIVE, table.c.id != authority_id)
+        .where(
+            table.c.role == role,
+            table.c.status == AuthorityStatus.ACTIVE,
+            table.c.id != authority_id,
+        )
         .scalar_subquery()
     )
     outcome = connection.execute(
         update(table)
-        .where(table.c.id == authority_id, table.c.status == ACTIVE, others > 0)
-        .values(status=RETIRED)
+        .where(table.c.id == authority_id, table.c.status == AuthorityStatus.ACTIVE, others > 0)
+        .values(status=AuthorityStatus.RETIRED)
     )
     return outcome.rowcount == 1

@@ -19,6 +19,7 @@ from pwa_server.pki.authority import Authority, fingerprint
 from pwa_server.pki.crl import MEDIA_TYPE as CRL_MEDIA_TYPE
 from pwa_server.pki.crl import current_crl
 from pwa_server.pki.ocsp import MEDIA_TYPE as OCSP_MEDIA_TYPE
+from pwa_server.vocabulary import AuthorityRole
 from pwa_server.web.context import app_context
 
 _FORMATS = {
@@ -27,13 +28,13 @@ _FORMATS = {
 }
 
 
-def _ca_endpoint(role: str, file_format: str) -> Callable[[Request], Awaitable[Response]]:
+def _ca_endpoint(role: AuthorityRole, file_format: str) -> Callable[[Request], Awaitable[Response]]:
     encoding, media_type = _FORMATS[file_format]
 
     async def ca_certificate(request: Request) -> Response:
         """The root or issuing CA certificate, DER (.crt) or PEM (.pem)."""
         services = app_context(request).services
-        authority = services.root if role == "root" else services.issuing
+        authority = services.root if role == AuthorityRole.ROOT else services.issuing
         return Response(
             authority.certificate.public_bytes(encoding),
             media_type=media_type,
@@ -47,13 +48,13 @@ def _ca_endpoint(role: str, file_format: str) -> Callable[[Request], Awaitable[R
     return ca_certificate
 
 
-def _crl_endpoint(role: str) -> Callable[[Request], Awaitable[Response]]:
+def _crl_endpoint(role: AuthorityRole) -> Callable[[Request], Awaitable[Response]]:
     async def crl(request: Request) -> Response:
         """The CA's CRL (DER), signed anew after a revocation or before nextUpdate. The root's
         lists revoked issuing CAs: verifiers that check every certificate of the chain
         against a CRL (nginx's ssl_crl, OpenSSL's -crl_check_all) need it."""
         services = app_context(request).services
-        authority = services.root if role == "root" else services.issuing
+        authority = services.root if role == AuthorityRole.ROOT else services.issuing
         der = await run_in_threadpool(current_crl, services.engine, authority, now=services.now())
         return Response(
             der, media_type=CRL_MEDIA_TYPE, headers={"cache-control": "public, max-age=60"}
@@ -152,11 +153,11 @@ routes = [
         Route(
             f"/pki/{role}.{file_format}", _ca_endpoint(role, file_format), methods=["GET", "HEAD"]
         )
-        for role in ("root", "issuing")
+        for role in (AuthorityRole.ROOT, AuthorityRole.ISSUING)
         for file_format in _FORMATS
     ),
     *(
         Route(f"/pki/{role}.crl", _crl_endpoint(role), methods=["GET", "HEAD"])
-        for role in ("root", "issuing")
+        for role in (AuthorityRole.ROOT, AuthorityRole.ISSUING)
     ),
 ]

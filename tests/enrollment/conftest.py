@@ -31,6 +31,7 @@ from pwa_server.runtime import (
     publication_urls,
 )
 from pwa_server.store.database import create_database_engine, migrate
+from pwa_server.vocabulary import AuthorityRole
 
 START = dt.datetime(2026, 4, 1, 9, 0, tzinfo=dt.UTC)
 
@@ -122,7 +123,7 @@ def enrolling(database_url: str, services: Services) -> Iterator[Enrolling]:
         settings = services.settings
         policy = EnrollmentPolicy.from_settings(settings)
         files = TlsFiles(settings.tls_dir)
-        issuing = load_authority(engine, services.token, "issuing")
+        issuing = load_authority(engine, services.token, AuthorityRole.ISSUING)
         downloads = Downloads(
             engine,
             policy,
@@ -131,7 +132,7 @@ def enrolling(database_url: str, services: Services) -> Iterator[Enrolling]:
                 organization=policy.organization,
                 urls=publication_urls(settings, issuing),
             ),
-            root=load_authority(engine, services.token, "root"),
+            root=load_authority(engine, services.token, AuthorityRole.ROOT),
             signing=load_signing_identity(files.certificate_chain, files.private_key),
             identifier_prefix=configuration_profile_identifier_prefix(settings),
             hashes=services.downloads.hashes,
@@ -139,7 +140,9 @@ def enrolling(database_url: str, services: Services) -> Iterator[Enrolling]:
         responder = OcspResponders(
             [
                 OcspResponder(
-                    engine, downloads.issuing, load_authority(engine, services.token, "ocsp")
+                    engine,
+                    downloads.issuing,
+                    load_authority(engine, services.token, AuthorityRole.OCSP),
                 )
             ]
         )

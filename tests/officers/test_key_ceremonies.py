@@ -41,6 +41,7 @@ from pwa_server.pki.rollover import active_issuing_fingerprint
 from pwa_server.runtime import Services
 from pwa_server.settings import Settings
 from pwa_server.store.tables import certificate_authorities
+from pwa_server.vocabulary import AuthorityRole
 from tests.conftest import openssl, run_tool
 from tests.hsm.test_ca_keys_in_token import listed_objects, pkcs11_tool
 from tests.officers.authenticator import SoftwareAuthenticator
@@ -239,8 +240,8 @@ def test_the_new_issuing_ca_key_stays_in_the_token_and_its_certificates_pass_ope
     ceremony = ceremonies.propose(officer_id=first.officer.id, kind=NEW, now=clock())
     ceremonies.approve(ceremony_id=ceremony.id, officer_id=second.officer.id, now=clock())
     ceremonies.execute(ceremony_id=ceremony.id, officer_id=second.officer.id, now=clock())
-    new_ca = load_authority(engine, services.token, "issuing")
-    root = load_authority(engine, services.token, "root")
+    new_ca = load_authority(engine, services.token, AuthorityRole.ISSUING)
+    root = load_authority(engine, services.token, AuthorityRole.ROOT)
     with engine.begin() as connection:
         client, _ = issue(
             connection,
@@ -480,8 +481,8 @@ def test_concurrent_executes_run_the_ceremony_once(
     assert len(executed) == 1, results
     assert [type(error) for error in refused] == [CeremonyClosedError], refused
     assert len(issuing_rows(engine)) == 2
-    made = load_authority(engine, services.token, "issuing")
-    responder = load_authority(engine, services.token, "ocsp")
+    made = load_authority(engine, services.token, AuthorityRole.ISSUING)
+    responder = load_authority(engine, services.token, AuthorityRole.OCSP)
     assert key_labels(services) - labels_before == {made.key_ref.label, responder.key_ref.label}
     generated = [e for e in events(engine, limit=50) if e.action == "key.generated"]
     assert len(generated) == 1

@@ -28,6 +28,7 @@ from pwa_server.store.certificates import (
     stream_revoked_entries,
 )
 from pwa_server.store.database import create_database_engine, migrate
+from pwa_server.vocabulary import AuthorityRole
 from tests.store.test_repositories import add_certificate
 
 NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
@@ -51,7 +52,7 @@ def ca(services: Services, database_url: str) -> Iterator[Ca]:
         authority_id = record_authority(
             connection,
             name="issuing-for-crl",
-            role="issuing",
+            role=AuthorityRole.ISSUING,
             parent_id=None,
             ref=services.issuing.key_ref,
             certificate=services.issuing.certificate,

@@ -28,6 +28,7 @@ from pwa_server.store.certificates import (
     stream_revoked_entries,
 )
 from pwa_server.store.database import create_database_engine, migrate
+from pwa_server.vocabulary import AuthorityRole
 from tests.conftest import ca_public_key, openssl
 from tests.store.test_repositories import add_certificate
 
@@ -420,7 +421,7 @@ def test_current_crl_lists_what_the_database_holds_read_as_a_stream(
             authority_id = record_authority(
                 connection,
                 name="issuing-for-crl",
-                role="issuing",
+                role=AuthorityRole.ISSUING,
                 parent_id=None,
                 ref=services.issuing.key_ref,
                 certificate=services.issuing.certificate,

@@ -13,6 +13,7 @@ from pwa_server.pki.authority import Authority, AuthorityError, fingerprint, loa
 from pwa_server.pki.hierarchy import ensure_hierarchy, record_authority
 from pwa_server.runtime import Services
 from pwa_server.settings import Settings
+from pwa_server.vocabulary import AuthorityRole
 
 # SQLite triggers that make recording a CA fail the way a full disk or a lost server would.
 REFUSE_EVERY_CA = """
@@ -34,7 +35,7 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
-def record_ca(engine: Engine, role: str, authority: Authority, key: KeyRef) -> None:
+def record_ca(engine: Engine, role: AuthorityRole, authority: Authority, key: KeyRef) -> None:
     """Record `authority`'s certificate as the active `role` CA, with `key` as its token key."""
     with engine.begin() as connection:
         record_authority(
@@ -87,7 +88,7 @@ def test_issuing_ca_that_could_not_be_recorded_leaves_only_the_recorded_root_beh
     with pytest.raises(DBAPIError, match="recording refused for the test"):
         ensure_hierarchy(migrated_engine, services.token, organization="Half Done", now=now())
 
-    root = load_authority(migrated_engine, services.token, "root")
+    root = load_authority(migrated_engine, services.token, AuthorityRole.ROOT)
     try:
         assert key_labels(services) == labels_before | {root.key_ref.label}
     finally:
@@ -108,9 +109,9 @@ def test_ensure_hierarchy_on_a_database_without_schema_fails_without_touching_th
 def test_load_authority_returns_a_recorded_ca_whose_token_key_matches_its_certificate(
     services: Services, migrated_engine: Engine
 ) -> None:
-    record_ca(migrated_engine, "root", services.root, services.root.key_ref)
+    record_ca(migrated_engine, AuthorityRole.ROOT, services.root, services.root.key_ref)
 
-    loaded = load_authority(migrated_engine, services.token, "root")
+    loaded = load_authority(migrated_engine, services.token, AuthorityRole.ROOT)
 
     assert loaded.certificate == services.root.certificate
     assert loaded.key_ref == services.root.key_ref
@@ -120,10 +121,10 @@ def test_load_authority_returns_a_recorded_ca_whose_token_key_matches_its_certif
 def test_load_authority_refuses_a_ca_whose_token_key_does_not_match_its_certificate(
     services: Services, migrated_engine: Engine
 ) -> None:
-    record_ca(migrated_engine, "root", services.root, services.issuing.key_ref)
+    record_ca(migrated_engine, AuthorityRole.ROOT, services.root, services.issuing.key_ref)
 
     with pytest.raises(AuthorityError, match="does not belong to its certificate") as raised:
-        load_authority(migrated_engine, services.token, "root")
+        load_authority(migrated_engine, services.token, AuthorityRole.ROOT)
     assert services.issuing.key_ref.label in str(raised.value)
 
 
@@ -131,7 +132,7 @@ def test_load_authority_without_an_active_ca_says_to_run_init(
     services: Services, migrated_engine: Engine
 ) -> None:
     with pytest.raises(AuthorityError, match=r"no active issuing CA.*shomei init"):
-        load_authority(migrated_engine, services.token, "issuing")
+        load_authority(migrated_engine, services.token, AuthorityRole.ISSUING)
 
 
 def test_load_authority_reports_a_token_key_that_is_missing(
@@ -139,10 +140,10 @@ def test_load_authority_reports_a_token_key_that_is_missing(
 ) -> None:
     ref = services.root.key_ref
     missing = KeyRef(ref.token_label, "deleted-root-key", ref.key_id, ref.algorithm)
-    record_ca(migrated_engine, "root", services.root, missing)
+    record_ca(migrated_engine, AuthorityRole.ROOT, services.root, missing)
 
     with pytest.raises(KeyNotFoundError, match="deleted-root-key"):
-        load_authority(migrated_engine, services.token, "root")
+        load_authority(migrated_engine, services.token, AuthorityRole.ROOT)
 
 
 @pytest.mark.parametrize("role", ["root", "issuing"])
@@ -157,7 +158,7 @@ def test_probe_raises_authority_error_when_the_key_does_not_match_the_certificat
     mismatched = Authority(
         services.root.id,
         "mismatched",
-        "root",
+        AuthorityRole.ROOT,
         certificate=services.root.certificate,
         private_key=services.issuing.private_key,
     )

@@ -38,6 +38,7 @@ from pwa_server.pki.rollover import (
 from pwa_server.runtime import Services
 from pwa_server.store.database import create_database_engine, migrate
 from pwa_server.store.tables import certificate_authorities
+from pwa_server.vocabulary import AuthorityRole
 from tests.conftest import openssl
 
 ORGANIZATION = "Rollover Test"
@@ -151,7 +152,7 @@ def test_new_issuing_ca_has_a_token_key_chains_to_the_root_and_issues_what_opens
         replacing=hierarchy.issuing.id,
         now=now(),
     )
-    new_ca = load_authority(hierarchy.engine, services.token, "issuing")
+    new_ca = load_authority(hierarchy.engine, services.token, AuthorityRole.ISSUING)
     client = issue_client(hierarchy.engine, new_ca, "after-rollover")
 
     assert new_ca.id == made.authority_id
@@ -172,7 +173,7 @@ def test_new_issuing_ca_has_a_token_key_chains_to_the_root_and_issues_what_opens
         "verify", "-CAfile", root_pem, "-untrusted", new_pem, write_pem(tmp_path, "leaf", client)
     )
     assert checked.returncode == 0, checked.stderr
-    responder = load_authority(hierarchy.engine, services.token, "ocsp")
+    responder = load_authority(hierarchy.engine, services.token, AuthorityRole.OCSP)
     assert responder.id == made.responder_id
     checked = openssl(
         "verify",

@@ -41,6 +41,7 @@ from pwa_server.sites.errors import (
 from pwa_server.store.database import create_database_engine, migrate
 from pwa_server.store.sites import SiteRow, update_site
 from pwa_server.store.tables import certificate_authorities, redeemed_assertions
+from pwa_server.vocabulary import AuthorityRole
 from tests.conftest import openssl, run_tool
 from tests.hsm.test_ca_keys_in_token import listed_objects, pkcs11_tool
 
@@ -57,7 +58,7 @@ def b64url_decode(text: str) -> bytes:
 
 @pytest.fixture(scope="module")
 def signer_authority(services: Services) -> Authority:
-    return load_authority(services.engine, services.token, "assertion")
+    return load_authority(services.engine, services.token, AuthorityRole.ASSERTION)
 
 
 @pytest.fixture(scope="module")
@@ -581,13 +582,13 @@ def fresh_issuing(services: Services, tmp_path: Path) -> Iterator[tuple[Engine, 
         record_authority(
             connection,
             name="recorded-issuing",
-            role="issuing",
+            role=AuthorityRole.ISSUING,
             parent_id=None,
             ref=services.issuing.key_ref,
             certificate=services.issuing.certificate,
             now=now(),
         )
-    yield engine, load_authority(engine, services.token, "issuing")
+    yield engine, load_authority(engine, services.token, AuthorityRole.ISSUING)
     with engine.connect() as connection:
         rows = connection.execute(
             select(certificate_authorities).where(certificate_authorities.c.role == "assertion")

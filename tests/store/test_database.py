@@ -23,6 +23,7 @@ from pwa_server.store.database import (
     ping,
 )
 from pwa_server.store.tables import certificate_authorities, metadata
+from pwa_server.vocabulary import AuthorityRole
 
 MIGRATIONS = Path(pwa_server.store.__file__).parent / "migrations"
 HEAD = ScriptDirectory(str(MIGRATIONS)).get_current_head()
@@ -86,7 +87,7 @@ def test_migrate_twice_keeps_revision_schema_and_rows(engine: Engine) -> None:
         insert_authority(
             connection,
             name="root-1",
-            role="root",
+            role=AuthorityRole.ROOT,
             parent_id=None,
             key_token_label="shomei",
             key_label="root-1",

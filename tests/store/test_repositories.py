@@ -18,6 +18,7 @@ from pwa_server.store.authorities import (
 )
 from pwa_server.store.certificates import certificate_by_serial, insert_certificate
 from pwa_server.store.tables import certificate_authorities, certificates
+from pwa_server.vocabulary import AuthorityRole, AuthorityStatus
 
 NOW = dt.datetime(2025, 4, 1, 12, 30, 15, 123456, tzinfo=dt.UTC)
 JST = dt.timezone(dt.timedelta(hours=9), "JST")
@@ -69,7 +70,7 @@ def add_certificate(connection: Connection, issuer_id: int, serial: str, **overr
 
 def test_active_authority_is_none_before_any_ca_exists(engine: Engine) -> None:
     with engine.connect() as connection:
-        assert active_authority(connection, "root") is None
+        assert active_authority(connection, AuthorityRole.ROOT) is None
 
 
 def test_active_authority_returns_the_inserted_ca(engine: Engine) -> None:
@@ -78,7 +79,7 @@ def test_active_authority_returns_the_inserted_ca(engine: Engine) -> None:
         root_id = insert_authority(
             connection,
             name="shomei-root-1",
-            role="root",
+            role=AuthorityRole.ROOT,
             parent_id=None,
             key_token_label="shomei",
             key_label="shomei-root-20250401-abcdef",
@@ -93,12 +94,12 @@ def test_active_authority_returns_the_inserted_ca(engine: Engine) -> None:
         )
 
     with engine.connect() as connection:
-        found = active_authority(connection, "root")
+        found = active_authority(connection, AuthorityRole.ROOT)
 
     assert found == AuthorityRow(
         id=root_id,
         name="shomei-root-1",
-        role="root",
+        role=AuthorityRole.ROOT,
         parent_id=None,
         key_token_label="shomei",
         key_label="shomei-root-20250401-abcdef",
@@ -106,7 +107,7 @@ def test_active_authority_returns_the_inserted_ca(engine: Engine) -> None:
         key_algorithm="ec-p384",
         certificate_der=der,
         sha256_fingerprint=fingerprint(der),
-        status="active",
+        status=AuthorityStatus.ACTIVE,
     )
 
 
@@ -115,7 +116,7 @@ def test_active_authority_returns_certificate_der_as_bytes(engine: Engine) -> No
         add_authority(connection, "root")
 
     with engine.connect() as connection:
-        found = active_authority(connection, "root")
+        found = active_authority(connection, AuthorityRole.ROOT)
 
     assert found is not None
     assert type(found.certificate_der) is bytes
@@ -124,10 +125,12 @@ def test_active_authority_returns_certificate_der_as_bytes(engine: Engine) -> No
 def test_active_authority_records_the_parent_of_an_issuing_ca(engine: Engine) -> None:
     with engine.begin() as connection:
         root_id = add_authority(connection, "root")
-        issuing_id = add_authority(connection, "issuing", role="issuing", parent_id=root_id)
+        issuing_id = add_authority(
+            connection, "issuing", role=AuthorityRole.ISSUING, parent_id=root_id
+        )
 
     with engine.connect() as connection:
-        issuing = active_authority(connection, "issuing")
+        issuing = active_authority(connection, AuthorityRole.ISSUING)
 
     assert issuing is not None
     assert (issuing.id, issuing.parent_id) == (issuing_id, root_id)
@@ -138,7 +141,7 @@ def test_active_authority_only_returns_a_ca_of_the_requested_role(engine: Engine
         add_authority(connection, "root")
 
     with engine.connect() as connection:
-        assert active_authority(connection, "issuing") is None
+        assert active_authority(connection, AuthorityRole.ISSUING) is None
 
 
 def test_active_authority_returns_the_newest_active_ca_of_the_role(engine: Engine) -> None:
@@ -147,7 +150,7 @@ def test_active_authority_returns_the_newest_active_ca_of_the_role(engine: Engin
         newest = add_authority(connection, "root-new")
 
     with engine.connect() as connection:
-        found = active_authority(connection, "root")
+        found = active_authority(connection, AuthorityRole.ROOT)
 
     assert found is not None
     assert (found.id, found.name) == (newest, "root-new")
@@ -164,7 +167,7 @@ def test_active_authority_ignores_a_retired_ca(engine: Engine) -> None:
         )
 
     with engine.connect() as connection:
-        found = active_authority(connection, "root")
+        found = active_authority(connection, AuthorityRole.ROOT)
 
     assert found is not None
     assert found.id == active
@@ -320,7 +323,7 @@ def test_a_certificate_of_an_unknown_ca_is_refused(engine: Engine) -> None:
 
 def test_a_ca_with_an_unknown_parent_is_refused(engine: Engine) -> None:
     with pytest.raises(IntegrityError), engine.begin() as connection:
-        add_authority(connection, "issuing", role="issuing", parent_id=999_999)
+        add_authority(connection, "issuing", role=AuthorityRole.ISSUING, parent_id=999_999)
 
 
 def test_datetimes_come_back_as_the_same_instant_in_utc(engine: Engine) -> None:
@@ -370,4 +373,4 @@ def test_a_refused_naive_datetime_rolls_back_its_whole_transaction(engine: Engin
         record_ca_and_naive_certificate()
 
     with engine.connect() as connection:
-        assert active_authority(connection, "root") is None
+        assert active_authority(connection, AuthorityRole.ROOT) is None

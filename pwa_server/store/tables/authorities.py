@@ -16,7 +16,7 @@ from sqlalchemy import (
 )
 
 from pwa_server.store.tables.base import UTCDateTime, metadata, words
-from pwa_server.vocabulary import CertificateStatus
+from pwa_server.vocabulary import AuthorityRole, AuthorityStatus, CertificateStatus
 
 # A CA whose private key lives in the token, recorded by reference (never a PIN).
 certificate_authorities = Table(
@@ -24,7 +24,7 @@ certificate_authorities = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("name", String(64), nullable=False, unique=True),
-    Column("role", String(16), nullable=False),  # root | issuing
+    Column("role", words(AuthorityRole, 16), nullable=False),
     Column("parent_id", Integer, ForeignKey("certificate_authorities.id"), nullable=True),
     Column("key_token_label", String(32), nullable=False),
     Column("key_label", String(64), nullable=False),
@@ -35,7 +35,7 @@ certificate_authorities = Table(
     Column("subject", Text, nullable=False),
     Column("not_before", UTCDateTime, nullable=False),
     Column("not_after", UTCDateTime, nullable=False),
-    Column("status", String(16), nullable=False),  # active | retired
+    Column("status", words(AuthorityStatus, 16), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
 )
 

@@ -15,6 +15,7 @@ from pwa_server.officers.key_ceremonies import KeyCeremonies
 from pwa_server.officers.key_ceremony_models import CeremonyKind
 from pwa_server.officers.roles import Permission
 from pwa_server.store.authorities import all_authorities
+from pwa_server.vocabulary import AuthorityRole, AuthorityStatus
 from pwa_server.web.context import app_context
 from pwa_server.web.officer.guard import confirmed_form, officer_for
 from pwa_server.web.officer.rendering import console_page
@@ -38,7 +39,7 @@ async def ceremony_list(request: Request) -> Response:
             issuing = [
                 row
                 for row in all_authorities(connection)
-                if row.role == "issuing" and row.status == "active"
+                if row.role == AuthorityRole.ISSUING and row.status == AuthorityStatus.ACTIVE
             ]
         return {
             "ceremonies": ceremonies.ceremonies(now=services.now()),
