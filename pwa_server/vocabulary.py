@@ -97,8 +97,26 @@ class AuthorityStatus(StrEnum):
     RETIRED = "retired"
 
 
-class SiteStatus(StrEnum):
-    """Whether a relying site may use the API."""
+class AccountStatus(StrEnum):
+    """Whether a relying site may use the API, or an officer sign in to the console. A
+    disabled one stays recorded: the audit log names it."""
 
     ACTIVE = "active"
     DISABLED = "disabled"
+
+
+class CeremonyKind(StrEnum):
+    """What a key ceremony changes."""
+
+    NEW_ISSUING_CA = "new_issuing_ca"
+    RETIRE_ISSUING_CA = "retire_issuing_ca"
+
+
+class CeremonyStatus(StrEnum):
+    """Where a key ceremony stands; only OPEN ones can be approved, rejected or executed."""
+
+    OPEN = "open"
+    EXECUTED = "executed"
+    EXPIRED = "expired"
+    REJECTED = "rejected"
+    FAILED = "failed"

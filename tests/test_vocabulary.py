@@ -12,16 +12,25 @@ import pytest
 from sqlalchemy import Column, Enum
 
 from pwa_server.pki.key_profiles import KEY_SPECS
-from pwa_server.store.tables import certificate_authorities, certificates, enrollments, sites
+from pwa_server.store.tables import (
+    certificate_authorities,
+    certificates,
+    enrollments,
+    key_ceremonies,
+    officers,
+    sites,
+)
 from pwa_server.vocabulary import (
+    AccountStatus,
     AuthorityRole,
     AuthorityStatus,
+    CeremonyKind,
+    CeremonyStatus,
     CertificateStatus,
     DeliveryState,
     EnrollmentStatus,
     KeyProfile,
     RevocationReason,
-    SiteStatus,
 )
 from pwa_server.web.api.openapi import document
 from pwa_server.web.api.routes import OPERATIONS
@@ -31,9 +40,12 @@ COLUMNS: list[tuple[Column[Any], type[StrEnum]]] = [
     (enrollments.c.profile, KeyProfile),
     (enrollments.c.status, EnrollmentStatus),
     (sites.c.default_profile, KeyProfile),
-    (sites.c.status, SiteStatus),
+    (sites.c.status, AccountStatus),
     (certificate_authorities.c.role, AuthorityRole),
     (certificate_authorities.c.status, AuthorityStatus),
+    (officers.c.status, AccountStatus),
+    (key_ceremonies.c.kind, CeremonyKind),
+    (key_ceremonies.c.status, CeremonyStatus),
     (certificates.c.status, CertificateStatus),
 ]
 # The words the API sends or accepts, each a schema of its own in the document.

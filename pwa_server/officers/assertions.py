@@ -19,7 +19,8 @@ from pwa_server.officers.errors import (
 )
 from pwa_server.officers.policy import step_up_fresh
 from pwa_server.store import officers as store
-from pwa_server.store.officers import ACTIVE, OfficerRow
+from pwa_server.store.officers import OfficerRow
+from pwa_server.vocabulary import AccountStatus
 
 
 def verify_step_up(
@@ -76,7 +77,7 @@ def verify_assertion(
     )
     if officer_id is not None and owner.id != officer_id:
         raise WrongOfficerError()
-    if owner.status != ACTIVE:
+    if owner.status != AccountStatus.ACTIVE:
         raise OfficerDisabledError(f"officer {owner.id} is disabled")
     with engine.begin() as connection:
         if not store.record_credential_use(
@@ -91,7 +92,7 @@ def verify_assertion(
         if officer_id is None:
             store.record_sign_in(connection, owner.id, now=now)
         latest = store.officer_by_id(connection, owner.id)
-        if latest is None or latest.status != ACTIVE:
+        if latest is None or latest.status != AccountStatus.ACTIVE:
             # Disabled meanwhile; nothing is stored.
             raise OfficerDisabledError(f"officer {owner.id} is disabled")
     return latest

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pwa_server.errors import ErrorKind, ShomeiError
-from pwa_server.officers.key_ceremony_models import CeremonyStatus
+from pwa_server.vocabulary import CeremonyStatus
 
 
 class OfficerError(ShomeiError):

@@ -29,8 +29,6 @@ from pwa_server.officers.errors import (
     OfficerError,
 )
 from pwa_server.officers.key_ceremony_models import (
-    CeremonyKind,
-    CeremonyStatus,
     KeyCeremony,
     key_ceremony_from_rows,
 )
@@ -47,6 +45,7 @@ from pwa_server.officers.roles import Permission
 from pwa_server.pki import rollover
 from pwa_server.settings import Settings
 from pwa_server.store import ceremonies as store
+from pwa_server.vocabulary import CeremonyKind, CeremonyStatus
 
 
 class KeyCeremonies:
@@ -132,7 +131,7 @@ class KeyCeremonies:
             required = self._required(connection)
             ceremony_id = store.insert_ceremony(
                 connection,
-                kind=kind.value,
+                kind=kind,
                 target_authority_id=target,
                 proposed_by=officer.id,
                 proposed_at=now,
@@ -195,7 +194,7 @@ class KeyCeremonies:
             if not store.close_ceremony(
                 connection,
                 ceremony.id,
-                status=CeremonyStatus.REJECTED.value,
+                status=CeremonyStatus.REJECTED,
                 closed_by=officer.id,
                 now=now,
                 result=text,

@@ -9,7 +9,7 @@ from sqlalchemy import Connection, Engine
 
 from hsm import Token
 from pwa_server.audit import AuditAction, Outcome
-from pwa_server.officers.key_ceremony_models import CeremonyKind, CeremonyStatus, KeyCeremony
+from pwa_server.officers.key_ceremony_models import KeyCeremony
 from pwa_server.officers.key_ceremony_records import (
     MAX_ERROR,
     audit,
@@ -22,7 +22,7 @@ from pwa_server.officers.roles import Permission
 from pwa_server.pki import rollover
 from pwa_server.store import ceremonies as store
 from pwa_server.store.authorities import AuthorityRow
-from pwa_server.vocabulary import AuthorityRole
+from pwa_server.vocabulary import AuthorityRole, CeremonyKind, CeremonyStatus
 
 _CA_SUBJECT_KIND = "certificate_authority"
 
@@ -93,7 +93,7 @@ def record_failure(
         if store.close_ceremony(
             connection,
             ceremony.id,
-            status=CeremonyStatus.FAILED.value,
+            status=CeremonyStatus.FAILED,
             closed_by=officer_id,
             now=now,
             result=message,
@@ -120,7 +120,7 @@ def _claim(
     if not store.close_ceremony(
         connection,
         ceremony.id,
-        status=CeremonyStatus.EXECUTED.value,
+        status=CeremonyStatus.EXECUTED,
         closed_by=officer_id,
         now=now,
     ):

@@ -3,29 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pwa_server.officers.roles import PERMISSIONS, Permission
 from pwa_server.store.ceremonies import ApprovalRow, CeremonyRow
-
-
-class CeremonyKind(enum.StrEnum):
-    """What a key ceremony changes."""
-
-    NEW_ISSUING_CA = "new_issuing_ca"
-    RETIRE_ISSUING_CA = "retire_issuing_ca"
-
-
-class CeremonyStatus(enum.StrEnum):
-    """Where a key ceremony stands; only OPEN ones can be approved, rejected or executed."""
-
-    OPEN = "open"
-    EXECUTED = "executed"
-    EXPIRED = "expired"
-    REJECTED = "rejected"
-    FAILED = "failed"
+from pwa_server.vocabulary import AccountStatus, CeremonyKind, CeremonyStatus
 
 
 @dataclass(frozen=True)
@@ -89,12 +72,12 @@ def key_ceremony_from_rows(
 ) -> KeyCeremony:
     """The ceremony of `row` with its approvals among `approvals`, as it stands at `now`."""
     roles = approver_roles()
-    status = CeremonyStatus(row.status)
+    status = row.status
     if status is CeremonyStatus.OPEN and now >= row.expires_at:
         status = CeremonyStatus.EXPIRED
     return KeyCeremony(
         id=row.id,
-        kind=CeremonyKind(row.kind),
+        kind=row.kind,
         target_authority_id=row.target_authority_id,
         proposed_by=row.proposed_by,
         proposed_at=row.proposed_at,
@@ -108,7 +91,7 @@ def key_ceremony_from_rows(
             Approval(
                 approval.officer_id,
                 approval.approved_at,
-                approval.officer_status == "active" and approval.officer_role in roles,
+                approval.officer_status == AccountStatus.ACTIVE and approval.officer_role in roles,
             )
             for approval in approvals
             if approval.ceremony_id == row.id

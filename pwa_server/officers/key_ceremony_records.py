@@ -19,7 +19,6 @@ from pwa_server.officers.errors import (
     PermissionDeniedError,
 )
 from pwa_server.officers.key_ceremony_models import (
-    CeremonyStatus,
     KeyCeremony,
     key_ceremony_from_rows,
 )
@@ -27,6 +26,7 @@ from pwa_server.officers.models import Officer
 from pwa_server.officers.roles import Permission
 from pwa_server.store import ceremonies as store
 from pwa_server.store.officers import officer_by_id
+from pwa_server.vocabulary import CeremonyStatus
 
 _SUBJECT_KIND = "key_ceremony"
 # Room for a readable error in the ceremony's result and the audit event, not a whole traceback.

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pwa_server.names import InvalidNameError, checked_name
 from pwa_server.officers.errors import InvalidOfficerInputError, KeyNotFoundError
 from pwa_server.officers.roles import Permission, Role, can
-from pwa_server.store.officers import ACTIVE, CredentialRow, OfficerRow
+from pwa_server.store.officers import CredentialRow, OfficerRow
+from pwa_server.vocabulary import AccountStatus
 
 
 @dataclass(frozen=True)
@@ -20,7 +21,7 @@ class Officer:
     id: str
     display_name: str
     role: Role
-    status: str  # active | disabled
+    status: AccountStatus
     created_at: dt.datetime
     last_sign_in_at: dt.datetime | None
 
@@ -37,7 +38,7 @@ class Officer:
 
     @property
     def active(self) -> bool:
-        return self.status == ACTIVE
+        return self.status == AccountStatus.ACTIVE
 
     def can(self, permission: Permission) -> bool:
         """True when the officer is active and their role grants `permission`."""

@@ -17,7 +17,7 @@ from pwa_server.officers.models import Officer
 from pwa_server.officers.roles import Permission, Role
 from pwa_server.officers.sessions import end_sessions_of_disabled
 from pwa_server.store import officers as store
-from pwa_server.store.officers import ACTIVE
+from pwa_server.vocabulary import AccountStatus
 
 
 class Roster:
@@ -72,7 +72,7 @@ class Roster:
                 disabled = store.disable_officer(connection, officer_id)
             if not disabled:
                 latest = store.officer_by_id(connection, officer_id)
-                if latest is None or latest.status != ACTIVE:
+                if latest is None or latest.status != AccountStatus.ACTIVE:
                     raise OfficerDisabledError(f"officer {officer_id} is disabled already")
                 raise LastSecurityOfficerError(
                     "the last active security officer cannot be disabled"

@@ -36,7 +36,7 @@ from pwa_server.store.certificates import certificate_row
 from pwa_server.store.enrollments import enrollment_by_id
 from pwa_server.store.sites import site_by_id
 from pwa_server.store.tables import certificate_authorities, redeemed_assertions
-from pwa_server.vocabulary import AuthorityRole, AuthorityStatus, SiteStatus
+from pwa_server.vocabulary import AccountStatus, AuthorityRole, AuthorityStatus
 
 ALGORITHM = "ES256"
 # The most a verifier's clock may differ from ours: exp and nbf are judged with this margin.
@@ -185,7 +185,7 @@ class AssertionSigner:
             if enrollment is None or enrollment.site_id is None or not enrollment.return_url:
                 return None
             site = site_by_id(connection, enrollment.site_id)
-        if site is None or site.status != SiteStatus.ACTIVE:
+        if site is None or site.status != AccountStatus.ACTIVE:
             return None
         try:
             return_url = allowed_return_url(site, enrollment.return_url)

@@ -31,7 +31,7 @@ from pwa_server.sites.errors import (
 from pwa_server.sites.urls import checked_url, checked_webhook_url
 from pwa_server.store import sites as store
 from pwa_server.store.sites import ApiKeyRow, SiteRow
-from pwa_server.vocabulary import KeyProfile, SiteStatus
+from pwa_server.vocabulary import AccountStatus, KeyProfile
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
 
@@ -258,7 +258,7 @@ class SiteRegistry:
             raise ApiKeyRefusedError()
         if not api_keys.secret_matches(secret, key.secret_sha256):
             raise ApiKeyRefusedError()
-        if key.revoked_at is not None or site.status != SiteStatus.ACTIVE:
+        if key.revoked_at is not None or site.status != AccountStatus.ACTIVE:
             raise ApiKeyRefusedError()
         return ApiCaller(site, key.id)
 

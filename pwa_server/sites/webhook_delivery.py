@@ -44,7 +44,7 @@ from pwa_server.sites.webhook_target import ADDRESS_REFUSED, webhook_target
 from pwa_server.sites.webhooks import WEBHOOK
 from pwa_server.store.sites import SiteRow, site_by_id
 from pwa_server.store.tables import outbox_messages
-from pwa_server.vocabulary import SiteStatus
+from pwa_server.vocabulary import AccountStatus
 
 # One attempt may take at most this long, from connecting to the answer's status line. The
 # sender's lease must outlast a batch of them (notify.sender: BATCH * TIMEOUT < LEASE).
@@ -183,7 +183,7 @@ class WebhookDelivery:
         return site
 
     def _target(self, site: SiteRow) -> tuple[str, str]:
-        if site.status != SiteStatus.ACTIVE:
+        if site.status != AccountStatus.ACTIVE:
             raise DeliveryError(f"site {site.name} is {site.status}", permanent=True)
         secret = self._registry.webhook_secret(site)
         if site.webhook_url is None or secret is None:

@@ -18,10 +18,7 @@ from pwa_server.store.tables import (
     key_ceremonies,
     officers,
 )
-
-OPEN = "open"
-EXPIRED = "expired"
-ACTIVE = "active"  # an officer's status
+from pwa_server.vocabulary import AccountStatus, CeremonyKind, CeremonyStatus
 
 
 @dataclass(frozen=True)
@@ -29,13 +26,13 @@ class CeremonyRow:
     """A key ceremony as stored."""
 
     id: int
-    kind: str
+    kind: CeremonyKind
     target_authority_id: int | None
     proposed_by: str
     proposed_at: dt.datetime
     expires_at: dt.datetime
     required_approvals: int
-    status: str
+    status: CeremonyStatus
     closed_by: str | None
     closed_at: dt.datetime | None
     result: str | None
@@ -50,7 +47,7 @@ class ApprovalRow:
     officer_id: str
     approved_at: dt.datetime
     officer_role: str
-    officer_status: str
+    officer_status: AccountStatus
 
 
 # Ceremonies
@@ -59,7 +56,7 @@ class ApprovalRow:
 def insert_ceremony(
     connection: Connection,
     *,
-    kind: str,
+    kind: CeremonyKind,
     target_authority_id: int | None,
     proposed_by: str,
     proposed_at: dt.datetime,
@@ -75,7 +72,7 @@ def insert_ceremony(
             proposed_at=proposed_at,
             expires_at=expires_at,
             required_approvals=required_approvals,
-            status=OPEN,
+            status=CeremonyStatus.OPEN,
         )
     )
     key = result.inserted_primary_key
@@ -103,7 +100,7 @@ def close_ceremony(
     connection: Connection,
     ceremony_id: int,
     *,
-    status: str,
+    status: CeremonyStatus,
     closed_by: str,
     now: dt.datetime,
     result: str | None = None,
@@ -116,7 +113,7 @@ def close_ceremony(
     closed: this is what makes a ceremony run once.
     """
     table = key_ceremonies
-    conditions = [table.c.id == ceremony_id, table.c.status == OPEN]
+    conditions = [table.c.id == ceremony_id, table.c.status == CeremonyStatus.OPEN]
     if unexpired:
         conditions.append(table.c.expires_at > now)
     outcome = connection.execute(
@@ -139,8 +136,8 @@ def expire_due_ceremonies(connection: Connection, *, now: dt.datetime) -> int:
     table = key_ceremonies
     outcome = connection.execute(
         update(table)
-        .where(table.c.status == OPEN, table.c.expires_at <= now)
-        .values(status=EXPIRED, closed_at=table.c.expires_at)
+        .where(table.c.status == CeremonyStatus.OPEN, table.c.expires_at <= now)
+        .values(status=CeremonyStatus.EXPIRED, closed_at=table.c.expires_at)
     )
     return outcome.rowcount
 
@@ -184,6 +181,6 @@ def count_active_officers(connection: Connection, roles: Collection[str]) -> int
     count = connection.execute(
         select(func.count())
         .select_from(officers)
-        .where(officers.c.status == ACTIVE, officers.c.role.in_(list(roles)))
+        .where(officers.c.status == AccountStatus.ACTIVE, officers.c.role.in_(list(roles)))
     ).scalar_one()
     return int(count)

@@ -20,9 +20,7 @@ from pwa_server.store.tables import (
     officer_invitations,
     officers,
 )
-
-ACTIVE = "active"
-DISABLED = "disabled"
+from pwa_server.vocabulary import AccountStatus
 
 
 @dataclass(frozen=True)
@@ -32,7 +30,7 @@ class OfficerRow:
     id: str
     display_name: str
     role: str
-    status: str
+    status: AccountStatus
     created_at: dt.datetime
     last_sign_in_at: dt.datetime | None
 
@@ -88,7 +86,11 @@ def insert_officer(
     """Record a new active officer."""
     connection.execute(
         insert(officers).values(
-            id=officer_id, display_name=display_name, role=role, status=ACTIVE, created_at=now
+            id=officer_id,
+            display_name=display_name,
+            role=role,
+            status=AccountStatus.ACTIVE,
+            created_at=now,
         )
     )
 
@@ -111,7 +113,7 @@ def record_sign_in(connection: Connection, officer_id: str, *, now: dt.datetime)
     """Note a sign-in; False when the officer is not active (disabled meanwhile)."""
     result = connection.execute(
         update(officers)
-        .where(officers.c.id == officer_id, officers.c.status == ACTIVE)
+        .where(officers.c.id == officer_id, officers.c.status == AccountStatus.ACTIVE)
         .values(last_sign_in_at=now)
     )
     return result.rowcount == 1
@@ -125,19 +127,23 @@ def disable_officer_unless_last(connection: Connection, officer_id: str, *, role
     # PostgreSQL: two officers disabling each other at once must not both see one left over.
     connection.execute(
         select(officers.c.id)
-        .where(officers.c.role == role, officers.c.status == ACTIVE)
+        .where(officers.c.role == role, officers.c.status == AccountStatus.ACTIVE)
         .with_for_update()
     ).all()
     others = (
         select(func.count())
         .select_from(officers)
-        .where(officers.c.role == role, officers.c.status == ACTIVE, officers.c.id != officer_id)
+        .where(
+            officers.c.role == role,
+            officers.c.status == AccountStatus.ACTIVE,
+            officers.c.id != officer_id,
+        )
         .scalar_subquery()
     )
     result = connection.execute(
         update(officers)
-        .where(officers.c.id == officer_id, officers.c.status == ACTIVE, others > 0)
-        .values(status=DISABLED)
+        .where(officers.c.id == officer_id, officers.c.status == AccountStatus.ACTIVE, others > 0)
+        .values(status=AccountStatus.DISABLED)
     )
     return result.rowcount == 1
 
@@ -146,8 +152,8 @@ def disable_officer(connection: Connection, officer_id: str) -> bool:
     """Disable an active officer; False when not active."""
     result = connection.execute(
         update(officers)
-        .where(officers.c.id == officer_id, officers.c.status == ACTIVE)
-        .values(status=DISABLED)
+        .where(officers.c.id == officer_id, officers.c.status == AccountStatus.ACTIVE)
+        .values(status=AccountStatus.DISABLED)
     )
     return result.rowcount == 1
 
@@ -320,7 +326,7 @@ def invitation_approvers(connection: Connection, invitation_id: int, *, role: st
         .join(officers, officers.c.id == invitation_approvals.c.officer_id)
         .where(
             invitation_approvals.c.invitation_id == invitation_id,
-            officers.c.status == ACTIVE,
+            officers.c.status == AccountStatus.ACTIVE,
             officers.c.role == role,
         )
         .order_by(invitation_approvals.c.approved_at, invitation_approvals.c.officer_id)

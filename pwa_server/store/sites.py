@@ -10,7 +10,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from pwa_server.store.tables import api_keys, api_rate_windows, idempotency_keys, sites
-from pwa_server.vocabulary import KeyProfile, SiteStatus
+from pwa_server.vocabulary import AccountStatus, KeyProfile
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class SiteRow:
     webhook_url: str | None
     webhook_secret_salt: str | None
     default_profile: KeyProfile
-    status: SiteStatus
+    status: AccountStatus
     created_at: dt.datetime
 
 
@@ -69,7 +69,7 @@ def insert_site(
                     webhook_url=webhook_url,
                     webhook_secret_salt=webhook_secret_salt,
                     default_profile=default_profile,
-                    status=SiteStatus.ACTIVE,
+                    status=AccountStatus.ACTIVE,
                     created_at=now,
                 )
             )

@@ -8,7 +8,14 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from pwa_server import i18n
-from pwa_server.vocabulary import REISSUABLE, CertificateStatus, DeliveryState, EnrollmentStatus
+from pwa_server.vocabulary import (
+    REISSUABLE,
+    CeremonyKind,
+    CeremonyStatus,
+    CertificateStatus,
+    DeliveryState,
+    EnrollmentStatus,
+)
 from pwa_server.web.csrf import csrf_token
 
 LANGUAGE_COOKIE = "lang"
@@ -42,6 +49,8 @@ class Renderer:
                 "EnrollmentStatus": EnrollmentStatus,
                 "CertificateStatus": CertificateStatus,
                 "DeliveryState": DeliveryState,
+                "CeremonyKind": CeremonyKind,
+                "CeremonyStatus": CeremonyStatus,
                 "REISSUABLE": REISSUABLE,
             }
         )

@@ -30,7 +30,7 @@ from pwa_server.officers.errors import (
     PermissionDeniedError,
 )
 from pwa_server.officers.key_ceremonies import KeyCeremonies
-from pwa_server.officers.key_ceremony_models import CeremonyKind, CeremonyStatus, KeyCeremony
+from pwa_server.officers.key_ceremony_models import KeyCeremony
 from pwa_server.officers.roles import Role
 from pwa_server.officers.service import OfficerService
 from pwa_server.pki.authority import Authority, fingerprint, load_authority
@@ -41,7 +41,7 @@ from pwa_server.pki.rollover import active_issuing_fingerprint
 from pwa_server.runtime import Services
 from pwa_server.settings import Settings
 from pwa_server.store.tables import certificate_authorities
-from pwa_server.vocabulary import AuthorityRole
+from pwa_server.vocabulary import AuthorityRole, CeremonyKind, CeremonyStatus
 from tests.conftest import openssl, run_tool
 from tests.hsm.test_ca_keys_in_token import listed_objects, pkcs11_tool
 from tests.officers.authenticator import SoftwareAuthenticator

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import Column, ForeignKey, Integer, String, Table, Text
 
-from pwa_server.store.tables.base import UTCDateTime, metadata
+from pwa_server.store.tables.base import UTCDateTime, metadata, words
+from pwa_server.vocabulary import CeremonyKind, CeremonyStatus
 
 # A key ceremony: a change to the CA keys (a new issuing CA, retiring one) that runs only once
 # enough distinct security officers approved it. The number needed is fixed when it is
@@ -13,14 +14,14 @@ key_ceremonies = Table(
     "key_ceremonies",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("kind", String(32), nullable=False),  # new_issuing_ca | retire_issuing_ca
+    Column("kind", words(CeremonyKind, 32), nullable=False),
     # The issuing CA that is retired, or that the new one replaces (None: there was none).
     Column("target_authority_id", Integer, ForeignKey("certificate_authorities.id"), nullable=True),
     Column("proposed_by", String(32), ForeignKey("officers.id"), nullable=False),
     Column("proposed_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
     Column("required_approvals", Integer, nullable=False),
-    Column("status", String(16), nullable=False),  # open | executed | expired | rejected | failed
+    Column("status", words(CeremonyStatus, 16), nullable=False),
     # Who executed or rejected it, and when it left "open" (for an expired one: expires_at).
     Column("closed_by", String(32), ForeignKey("officers.id"), nullable=True),
     Column("closed_at", UTCDateTime, nullable=True),

@@ -14,7 +14,8 @@ from sqlalchemy import (
     Text,
 )
 
-from pwa_server.store.tables.base import UTCDateTime, metadata
+from pwa_server.store.tables.base import UTCDateTime, metadata, words
+from pwa_server.vocabulary import AccountStatus
 
 # Officers of the console. They sign in with WebAuthn keys only; the id is also the WebAuthn
 # user handle (random, so that it says nothing about the person).
@@ -24,7 +25,7 @@ officers = Table(
     Column("id", String(32), primary_key=True),
     Column("display_name", String(255), nullable=False),
     Column("role", String(32), nullable=False),  # security_officer | registration_officer | auditor
-    Column("status", String(16), nullable=False),  # active | disabled
+    Column("status", words(AccountStatus, 16), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("last_sign_in_at", UTCDateTime, nullable=True),
 )

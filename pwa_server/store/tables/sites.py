@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Column, ForeignKey, Integer, String, Table, Text
 
 from pwa_server.store.tables.base import UTCDateTime, metadata, words
-from pwa_server.vocabulary import KeyProfile, SiteStatus
+from pwa_server.vocabulary import AccountStatus, KeyProfile
 
 # A relying web site: sends its users to enrollment, hears of them by webhook, and may take
 # them back to one of its allowed return URLs.
@@ -21,7 +21,7 @@ sites = Table(
     # database alone cannot forge deliveries; a new salt rotates it.
     Column("webhook_secret_salt", String(64), nullable=True),
     Column("default_profile", words(KeyProfile, 32), nullable=False),
-    Column("status", words(SiteStatus, 16), nullable=False),
+    Column("status", words(AccountStatus, 16), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
 )
 

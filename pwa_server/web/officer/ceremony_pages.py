@@ -12,10 +12,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from pwa_server.officers.key_ceremonies import KeyCeremonies
-from pwa_server.officers.key_ceremony_models import CeremonyKind
 from pwa_server.officers.roles import Permission
 from pwa_server.store.authorities import all_authorities
-from pwa_server.vocabulary import AuthorityRole, AuthorityStatus
+from pwa_server.vocabulary import AuthorityRole, AuthorityStatus, CeremonyKind
 from pwa_server.web.context import app_context
 from pwa_server.web.officer.guard import confirmed_form, officer_for
 from pwa_server.web.officer.rendering import console_page
