@@ -15,9 +15,18 @@ Three things are called "profile" and are kept apart by name:
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TypeVar
 
-# Docstrings of these classes are the descriptions of their schemas in the API's OpenAPI
-# document: they are written for the sites that read it.
+# The docstrings of the words the API sends or takes are the descriptions of their schemas in
+# the OpenAPI document: they are written for the sites that read it.
+
+Word = TypeVar("Word", bound=StrEnum)
+
+
+def word_of(words: type[Word], value: object) -> Word | None:
+    """`value` (text from a form, a query or a caller) as one of `words`; None when it is
+    none of them."""
+    return next((word for word in words if word == value), None)
 
 
 class KeyProfile(StrEnum):

@@ -31,6 +31,7 @@ from pwa_server.vocabulary import (
     EnrollmentStatus,
     KeyProfile,
     RevocationReason,
+    word_of,
 )
 from pwa_server.web.api.openapi import document
 from pwa_server.web.api.routes import OPERATIONS
@@ -99,3 +100,9 @@ def test_every_value_list_in_the_api_document_is_one_of_the_vocabulary() -> None
 
 def test_each_key_profile_has_a_key_and_nothing_else_has() -> None:
     assert set(KEY_SPECS) == set(KeyProfile)
+
+
+def test_text_is_read_as_the_word_of_its_value_and_anything_else_as_none() -> None:
+    assert word_of(EnrollmentStatus, "locked") is EnrollmentStatus.LOCKED
+    assert word_of(EnrollmentStatus, "LOCKED") is None
+    assert word_of(EnrollmentStatus, None) is None

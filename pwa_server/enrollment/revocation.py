@@ -15,7 +15,7 @@ from pwa_server.enrollment.errors import (
 from pwa_server.sites.webhooks import EventType, enqueue_event
 from pwa_server.store import certificates as store
 from pwa_server.store.certificates import RevokedCertificate
-from pwa_server.vocabulary import RevocationReason
+from pwa_server.vocabulary import RevocationReason, word_of
 
 
 def revoke(
@@ -34,7 +34,7 @@ def revoke(
     CertificateNotFoundError (one of the site's own that is revoked already, its subclass
     CertificateAlreadyRevokedError), so a site learns nothing of others.
     """
-    chosen = next((word for word in RevocationReason if word == reason), None)
+    chosen = word_of(RevocationReason, reason)
     if chosen is None:
         raise InvalidInputError("reason", "one of " + ", ".join(RevocationReason))
     serial = serial.lower().lstrip("0") or "0"

@@ -29,9 +29,10 @@ from pwa_server.vocabulary import (
     EnrollmentStatus,
     KeyProfile,
     RevocationReason,
+    word_of,
 )
 from pwa_server.web.context import app_context
-from pwa_server.web.officer.forms import chosen, chosen_key_profile
+from pwa_server.web.officer.forms import chosen_key_profile
 from pwa_server.web.officer.guard import confirmed_form, officer_for
 from pwa_server.web.officer.rendering import console_page
 
@@ -43,7 +44,7 @@ async def enrollment_list(request: Request) -> Response:
     """GET /officer/enrollments?status=&q="""
     officer = await officer_for(request, Permission.MANAGE_ENROLLMENTS)
     services = app_context(request).services
-    status = chosen(EnrollmentStatus, request.query_params.get("status"))
+    status = word_of(EnrollmentStatus, request.query_params.get("status"))
     text = (request.query_params.get("q") or "").strip()[:200] or None
 
     def search() -> list[object]:
@@ -162,7 +163,7 @@ async def certificate_list(request: Request) -> Response:
     """GET /officer/certificates?status=&q=: end-user certificates, newest first."""
     officer = await officer_for(request, Permission.MANAGE_ENROLLMENTS)
     services = app_context(request).services
-    status = chosen(CertificateStatus, request.query_params.get("status"))
+    status = word_of(CertificateStatus, request.query_params.get("status"))
     text = (request.query_params.get("q") or "").strip()[:200] or None
 
     def search() -> list[object]:
