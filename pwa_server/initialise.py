@@ -18,7 +18,7 @@ from pwa_server.pki.hierarchy import (
 from pwa_server.pki.rollover import load_issuing_generations
 from pwa_server.pki.tls_identity import TlsFiles, ensure_tls_identity
 from pwa_server.runtime import ensure_secret_hash_key, open_token, publication_urls
-from pwa_server.settings import Settings
+from pwa_server.settings import Settings, write_settings_file
 from pwa_server.store.database import create_database_engine, current_revision, migrate
 
 
@@ -28,6 +28,10 @@ def initialise(settings: Settings, now: dt.datetime) -> list[str]:
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     # Also when the directory existed before: it holds PINs, keys and the database.
     settings.data_dir.chmod(0o700)
+    # Later commands (`enroll create` in a second terminal) read it, so that their links name
+    # the port and host this server runs with.
+    if write_settings_file(settings):
+        created.append(f"settings file {settings.settings_file} (the environment overrides it)")
     softhsm_conf = settings.effective_softhsm_conf
     if softhsm_conf is not None:
         created += _ensure_softhsm_token(settings, softhsm_conf)

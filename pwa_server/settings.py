@@ -1,19 +1,23 @@
-"""Typed settings, read once at start-up from SHOMEI_* environment variables and a TOML file.
+"""Typed settings, read once at start-up from SHOMEI_* environment variables and files.
 
 This is the only module that reads the environment. Precedence: explicit values (CLI flags),
-then environment variables, then the TOML file named by SHOMEI_CONFIG_FILE, then defaults.
+then environment variables, then the TOML file named by SHOMEI_CONFIG_FILE, then the settings
+file `shomei init` wrote into the data directory (`settings.json`), then defaults.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
+    JsonConfigSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -22,6 +26,8 @@ from pydantic_settings import (
 from pwa_server.errors import ErrorKind, ShomeiError
 
 SOFTHSM_MODULE = Path("/usr/lib/softhsm/libsofthsm2.so")
+DEFAULT_DATA_DIR = Path("var")
+SETTINGS_FILE_NAME = "settings.json"
 
 
 class ConfigurationError(ShomeiError):
@@ -35,7 +41,9 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="SHOMEI_", extra="forbid", frozen=True)
 
-    data_dir: Path = Field(Path("var"), description="State directory: token, database, TLS files")
+    data_dir: Path = Field(
+        DEFAULT_DATA_DIR, description="State directory: token, database, TLS files"
+    )
     database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in data_dir")
 
     pkcs11_module: Path = Field(SOFTHSM_MODULE, description="Path of the PKCS#11 module")
@@ -124,10 +132,20 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         config_file = os.environ.get("SHOMEI_CONFIG_FILE")
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        data_dir: object = None
+        if isinstance(init_settings, InitSettingsSource):
+            data_dir = init_settings.init_kwargs.get("data_dir")
+        data_dir = data_dir or os.environ.get("SHOMEI_DATA_DIR")
         if config_file:
             if not Path(config_file).is_file():
                 raise ValueError(f"SHOMEI_CONFIG_FILE names {config_file}, which is not a file")
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+            toml = TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file))
+            data_dir = data_dir or toml().get("data_dir")
+            sources.append(toml)
+        # The data directory is itself a setting, so the file is found from the three places
+        # that can name it before the file is read; the file never names it.
+        settings_file = Path(str(data_dir or DEFAULT_DATA_DIR)).expanduser() / SETTINGS_FILE_NAME
+        sources.append(JsonConfigSettingsSource(settings_cls, json_file=settings_file))
         return tuple(sources)
 
     # Derived locations. Kept as properties so there is one source of truth: data_dir.
@@ -147,6 +165,11 @@ class Settings(BaseSettings):
         if not self.embedded_softhsm:
             return None
         return self.softhsm_conf or self.hsm_dir / "softhsm2.conf"
+
+    @property
+    def settings_file(self) -> Path:
+        """The settings `shomei init` ran with, read by every later command."""
+        return self.data_dir / SETTINGS_FILE_NAME
 
     @property
     def tls_dir(self) -> Path:
@@ -208,6 +231,40 @@ class Settings(BaseSettings):
         if not pin:
             raise ConfigurationError(f"HSM PIN file {path} is empty")
         return pin
+
+
+def unwritten_settings(settings: Settings) -> list[str]:
+    """The settings given to this process that the settings file must not hold: secrets (the
+    HSM PIN, the SMTP password, a database URL with a password in it). Every command needs
+    them from its own environment."""
+    unwritten = [
+        name
+        for name, field in Settings.model_fields.items()
+        if name in settings.model_fields_set
+        and (field.annotation is SecretStr or SecretStr in get_args(field.annotation))
+    ]
+    if settings.database_url and urlsplit(settings.database_url).password:
+        unwritten.append("database_url")
+    return sorted(unwritten)
+
+
+def write_settings_file(settings: Settings) -> bool:
+    """Write the settings given to this process (flags, environment, TOML file), without the
+    secrets, to data_dir/settings.json; True when the file changed. Defaults stay out of it,
+    so that a later release's defaults apply, as does `workers` on a bigger machine."""
+    values = settings.model_dump(
+        mode="json",
+        include=settings.model_fields_set,
+        exclude={"data_dir", *unwritten_settings(settings)},
+    )
+    text = json.dumps(values, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    path = settings.settings_file
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return False
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(path)
+    return True
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -27,7 +27,7 @@ from pwa_server.runtime import (
     open_token,
     secret_hashes,
 )
-from pwa_server.settings import Settings, load_settings
+from pwa_server.settings import DEFAULT_DATA_DIR, Settings, load_settings, unwritten_settings
 from pwa_server.store.database import check, create_database_engine
 from pwa_server.vocabulary import KeyProfile
 
@@ -76,9 +76,13 @@ def _init(settings: Settings) -> int:
     created = initialise(settings, dt.datetime.now(dt.UTC))
     if not created:
         print(f"{settings.data_dir} is already initialised; nothing changed")
-        return 0
     for item in created:
         print(f"created {item}")
+    for name in unwritten_settings(settings):
+        print(
+            f"not written to {settings.settings_file}: SHOMEI_{name.upper()} holds a secret;"
+            " give it to every shomei command in its environment"
+        )
     return 0
 
 
@@ -95,7 +99,34 @@ def _serve(settings: Settings) -> int:
     print(f"Root CA certificate: https://{host}:{settings.https_port}/pki/root.crt", flush=True)
     print(f"CRL (plain HTTP):    {settings.public_pki_url}/issuing.crl", flush=True)
     print(f"{settings.workers} worker processes; Ctrl-C stops", flush=True)
+    print(flush=True)
+    print("\n".join(_next_steps(settings)), flush=True)
     return supervise(settings, listeners)
+
+
+def _next_steps(settings: Settings) -> list[str]:
+    """What an operator does after the server is up: the lines `shomei serve` prints."""
+    # Later commands find the settings file in the data directory, so they need its name
+    # unless it is the default one below the directory they are run from.
+    data_dir = (
+        ""
+        if settings.data_dir == DEFAULT_DATA_DIR.absolute()
+        else f" --data-dir {settings.data_dir}"
+    )
+    if settings.smtp_host:
+        mail = f"sent through the SMTP server {settings.smtp_host}:{settings.smtp_port}"
+    else:
+        mail = (
+            f"written to {settings.mail_dir} as .eml files; list them: shomei mail list{data_dir}"
+        )
+    return [
+        "Next, in another terminal in this directory (first `. .venv/bin/activate`"
+        " when `make run` started the server):",
+        f"  1. Invite a user:    shomei enroll create{data_dir}"
+        " --user-id alice --email alice@example.com",
+        f"  2. First officer:    shomei officer bootstrap{data_dir}",
+        f"  3. Mail:             {mail}",
+    ]
 
 
 def _hsm_status(settings: Settings, as_json: bool) -> int:
