@@ -263,6 +263,7 @@ def write_settings_file(settings: Settings) -> bool:
         return False
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.write_text(text, encoding="utf-8")
+    temporary.chmod(0o600)  # not secret, but nothing in the data directory is for others
     temporary.replace(path)
     return True
 

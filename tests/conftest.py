@@ -64,6 +64,15 @@ def ca_public_key(
     return public_key
 
 
+@pytest.fixture
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No SHOMEI_* variable from the caller, and a fresh working directory."""
+    for name in list(os.environ):
+        if name.startswith("SHOMEI_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Settings of the session's Shomei instance (data in a temporary directory)."""

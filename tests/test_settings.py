@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -11,14 +10,7 @@ from pydantic import ValidationError
 
 from pwa_server.settings import SOFTHSM_MODULE, ConfigurationError, load_settings
 
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No SHOMEI_* variable from the caller, and a fresh working directory."""
-    for name in list(os.environ):
-        if name.startswith("SHOMEI_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("clean_environment")
 
 
 def write_toml(path: Path, content: str, monkeypatch: pytest.MonkeyPatch) -> Path:
