@@ -19,6 +19,7 @@ from pwa_server.web.client_certificate import client_certificate
 from pwa_server.web.context import app_context
 from pwa_server.web.middleware.security_headers import allow_form_action, can_allow_form_action
 from pwa_server.web.rendering import gettext
+from pwa_server.web.safari import not_safari_on_ios
 
 _EXPLANATIONS = {
     CheckStatus.MISSING: (
@@ -99,6 +100,10 @@ async def installation_check(request: Request) -> Response:
             "not_before": result.certificate.not_valid_before_utc.strftime("%Y-%m-%d %H:%M UTC"),
             "not_after": result.certificate.not_valid_after_utc.strftime("%Y-%m-%d %H:%M UTC"),
         }
+    # Chrome, Firefox or an in-app browser on iOS never presents a profile's certificate.
+    in_safari = None
+    if result.status is CheckStatus.MISSING:
+        in_safari = not_safari_on_ios(request)
     title, text = _EXPLANATIONS.get(result.status, ("", ""))
     renderer = app_context(request).renderer
     response = renderer.page(
@@ -109,6 +114,8 @@ async def installation_check(request: Request) -> Response:
         text=gettext(request, text) if text else "",
         certificate=certificate,
         back=back,
+        retry_in_safari=in_safari,
+        link=services.check_url,
     )
     if back is not None:
         allow_form_action(response, origin(back.return_url))

@@ -3,7 +3,6 @@ download, self-service reissue, and the install guides."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 
 from starlette.concurrency import run_in_threadpool
@@ -27,6 +26,8 @@ from pwa_server.web.csrf import check_csrf
 from pwa_server.web.pages import root_ca_context
 from pwa_server.web.questions import question_choices
 from pwa_server.web.rendering import Renderer, gettext, ngettext
+from pwa_server.web.safari import open_in_safari
+from pwa_server.web.user_agent import UserAgent, parse_user_agent
 
 SESSION_KEY = "enrollment"
 
@@ -89,7 +90,10 @@ async def enrollment(request: Request) -> Response:
             ],
             link={"href": "/download", "text": gettext(request, "Go to the download")},
         )
-    return _renderer(request).page(request, "enroll_otp.html", enrollment_id=enrollment_id)
+    # The whole journey best runs in Safari: sent there before the one-time password is used.
+    return open_in_safari(request) or _renderer(request).page(
+        request, "enroll_otp.html", enrollment_id=enrollment_id
+    )
 
 
 async def submit_one_time_password(request: Request) -> Response:
@@ -177,17 +181,8 @@ def _download_password_page(request: Request, issued: DownloadCredentials) -> Re
     )
 
 
-_IOS = re.compile(r"iPhone|iPad|iPod")
-_ANDROID = re.compile(r"Android")
-
-
-def _platform_of(request: Request) -> Platform:
-    agent = request.headers.get("user-agent", "")
-    if _IOS.search(agent):
-        return Platform.IOS
-    if _ANDROID.search(agent):
-        return Platform.ANDROID
-    return Platform.OTHER
+def _user_agent(request: Request) -> UserAgent:
+    return parse_user_agent(request.headers.get("user-agent", ""))
 
 
 def _platforms(request: Request) -> list[tuple[str, str]]:
@@ -206,15 +201,17 @@ def _download_form(
         "download.html",
         status_code=status_code,
         platforms=_platforms(request),
-        platform=values.get("platform", _platform_of(request).value),
+        platform=values.get("platform", _user_agent(request).platform.value),
+        maybe_ipad=_user_agent(request).maybe_ipad,
         certificate_user_id=values.get("certificate_user_id", ""),
         error=error,
     )
 
 
 async def download_form(request: Request) -> Response:
-    """GET /download: the platform is preselected from the user agent, and can be changed."""
-    return _download_form(request)
+    """GET /download: the platform is preselected from the user agent, and can be changed;
+    iOS browsers other than Safari are sent to Safari first."""
+    return open_in_safari(request) or _download_form(request)
 
 
 async def submit_download(request: Request) -> Response:
@@ -225,7 +222,7 @@ async def submit_download(request: Request) -> Response:
     certificate_user_id = str(form.get("certificate_user_id", ""))[:64]
     platform_value = str(form.get("platform", ""))
     if platform_value not in {platform.value for platform in Platform}:
-        platform_value = _platform_of(request).value
+        platform_value = _user_agent(request).platform.value
     try:
         delivery = await run_in_threadpool(
             services.downloads.download,
