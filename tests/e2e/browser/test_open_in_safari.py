@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import BrowserContext
 
 from testbed.serving import ShomeiServer
@@ -18,26 +19,38 @@ OpenContext = Callable[..., BrowserContext]
 SCREENSHOTS = Path(__file__).resolve().parents[3] / "var" / "screenshots" / "browser"
 
 
+@pytest.mark.parametrize(
+    ("locale", "heading", "copied"),
+    [
+        (
+            "ja-JP",
+            "このページを Safari で開いてください",
+            "コピーしました。Safari を開いて貼り付けてください。",
+        ),
+        ("en-US", "Please open this page in Safari", "Copied. Now open Safari and paste it."),
+    ],
+)
 def test_iphone_chrome_is_sent_to_safari_with_a_link_it_can_copy(
-    open_context: OpenContext, server: ShomeiServer
+    open_context: OpenContext, server: ShomeiServer, locale: str, heading: str, copied: str
 ) -> None:
     context = open_context(
-        "iphone", locale="ja-JP", user_agent=IPHONE_CHROME, permissions=["clipboard-write"]
+        "iphone",
+        locale=locale,
+        user_agent=IPHONE_CHROME,
+        permissions=["clipboard-read", "clipboard-write"],
     )
     watched = watch(context)
     page = watched.page
 
     page.goto(f"{server.base_url}/download")
 
-    assert watched.h1() == "このページを Safari で開いてください"
+    assert watched.h1() == heading
     assert page.locator("#page-link").inner_text() == f"{server.base_url}/download"
     page.locator("#copy-link").click()
-    assert (
-        page.locator("#copy-done").inner_text()
-        == "コピーしました。Safari を開いて貼り付けてください。"
-    )
+    assert page.locator("#copy-done").inner_text() == copied
+    assert page.evaluate("navigator.clipboard.readText()") == f"{server.base_url}/download"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=SCREENSHOTS / "open-in-safari-iphone-chrome-ja.png", full_page=True)
+    page.screenshot(path=SCREENSHOTS / f"open-in-safari-iphone-chrome-{locale}.png", full_page=True)
     page.locator(".stay a").click()
     page.wait_for_url("**/download?browser=this")
     assert page.locator("[name=download_password]").count() == 1
