@@ -30,6 +30,10 @@ from pwa_server.web.safari import open_in_safari
 from pwa_server.web.user_agent import UserAgent, parse_user_agent
 
 SESSION_KEY = "enrollment"
+# The certificate user ID whose download password this browser was shown: the download form
+# starts with it, so nobody retypes it. Only the server writes it (the session is signed);
+# it is no secret, the person has just seen it and the guide mail carries it too.
+SESSION_USER_ID = "certificate_user_id"
 
 
 def _services(request: Request) -> Services:
@@ -173,6 +177,7 @@ async def submit_secret_question(request: Request) -> Response:
 
 
 def _download_password_page(request: Request, issued: DownloadCredentials) -> Response:
+    request.session[SESSION_USER_ID] = issued.certificate_user_id
     return _renderer(request).page(
         request,
         "download_password.html",
@@ -203,7 +208,9 @@ def _download_form(
         platforms=_platforms(request),
         platform=values.get("platform", _user_agent(request).platform.value),
         maybe_ipad=_user_agent(request).maybe_ipad,
-        certificate_user_id=values.get("certificate_user_id", ""),
+        certificate_user_id=values.get(
+            "certificate_user_id", str(request.session.get(SESSION_USER_ID, ""))
+        ),
         error=error,
     )
 

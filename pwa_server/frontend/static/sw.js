@@ -1,7 +1,14 @@
 // Caches the shell, styles and install guides only: never flow pages, downloads or secrets.
 "use strict";
-const CACHE = "shomei-shell-v1";
-const SHELL = ["/static/app.css", "/static/app.js", "/static/icon.svg", "/static/manifest.webmanifest"];
+// A new name whenever a cached file changes: the old cache is dropped on activation.
+const CACHE = "shomei-shell-v2";
+const SHELL = [
+  "/static/app.css",
+  "/static/app.js",
+  "/static/password_reveal.js",
+  "/static/icon.svg",
+  "/static/manifest.webmanifest",
+];
 const GUIDES = ["/guide/ios", "/guide/android"];
 
 self.addEventListener("install", (event) => {

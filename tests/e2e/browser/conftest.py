@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -243,3 +244,14 @@ def auditor(console_browser: Browser, security_officer: Registered) -> Iterator[
         console_browser, "Auditor One", "auditor", **ENGLISH
     ) as invited:
         yield invited
+
+
+# Kept after the run (var/ is not in git), for a person to look at.
+SCREENSHOTS = Path(__file__).resolve().parents[3] / "var" / "screenshots" / "browser"
+
+
+@pytest.fixture(scope="session")
+def screenshots() -> Path:
+    """The folder full-page screenshots go to: var/screenshots/browser/ of the checkout."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS

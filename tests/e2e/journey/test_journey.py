@@ -227,6 +227,25 @@ def test_download_form_preselects_the_phone_from_the_user_agent(journey: Journey
     assert f'value="{journey.platform}" checked' in journey.download_form.text
 
 
+def test_download_form_has_the_certificate_user_id_of_this_browsers_enrollment(
+    journey: Journey,
+) -> None:
+    user_id = journey.credentials.certificate_user_id
+    assert 'name="certificate_user_id"' in journey.download_form.text
+    assert f'value="{user_id}"' in journey.download_form.text
+
+
+def test_download_form_takes_no_certificate_user_id_from_the_url_or_another_browser(
+    journey: Journey, journey_server: JourneyServer
+) -> None:
+    user_id = journey.credentials.certificate_user_id
+    with Phone(journey_server, language="en") as other:
+        form = other.get(f"/download?certificate_user_id={user_id}")
+    assert form.status_code == 200
+    assert user_id not in form.text
+    assert 'id="certificate_user_id" name="certificate_user_id"' in form.text
+
+
 def test_download_is_delivered_with_the_platforms_media_type(journey: Journey) -> None:
     expected = {
         "ios": ("application/x-apple-aspen-config", ".mobileconfig"),
