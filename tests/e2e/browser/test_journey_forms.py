@@ -17,6 +17,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright
 from testbed.serving import ShomeiServer
 from tests.e2e.browser.conftest import InvitationPool, device, watch
 from tests.e2e.browser.journey import enter_one_time_password, register_secret_question
+from tests.web.test_user_agent import IPHONE_CHROME
 
 OpenContext = Callable[..., BrowserContext]
 Scheme = Literal["light", "dark"]
@@ -188,12 +189,19 @@ def walk_forms(
     page.locator("form button[type=submit]").click()
     page.locator(".error").wait_for()
     look("4-download-wrong")
-    page.goto(f"{server.base_url}/reissue")
-    look("5-reissue")
-    page.goto(f"{server.base_url}/")
-    look("0-home")
-    # The two wrong entries are answered with 400, which Chromium logs: no fault of the page.
-    seen.problems = [problem for problem in watched.problems if "status of 400" not in problem]
+    for name, url in [
+        ("5-reissue", f"{server.base_url}/reissue"),
+        ("0-home", f"{server.base_url}/"),
+        ("6-guide-ios", f"{server.base_url}/guide/ios"),
+        ("6-guide-android", f"{server.base_url}/guide/android"),
+        ("7-check-without-certificate", f"{server.check_url}/check"),
+        ("8-enrollment-link-used", invitation.enrollment_url),
+    ]:
+        page.goto(url)
+        look(name)
+    # The wrong entries and the used link are answered with 4xx, which Chromium logs: no fault
+    # of the page.
+    seen.problems = [problem for problem in watched.problems if "status of 4" not in problem]
     return seen
 
 
@@ -273,3 +281,21 @@ def test_without_javascript_the_download_password_stays_hidden_and_no_button_sho
 
     assert page.locator("[name=download_password]").get_attribute("type") == "password"
     assert not page.locator("button.reveal").is_visible()
+
+
+def test_open_in_safari_page_has_44_px_targets_and_4_5_contrast(
+    open_context: OpenContext, server: ShomeiServer, screenshots: Path
+) -> None:
+    page = open_context("iphone", locale="ja-JP", user_agent=IPHONE_CHROME).new_page()
+    directory = screenshots / "forms-iphone-chrome"
+    directory.mkdir(exist_ok=True)
+    seen = Seen()
+
+    page.goto(f"{server.base_url}/download")
+    _look(page, seen, directory, "open-in-safari", phone=True)
+    page.locator(".stay a").click()
+    page.wait_for_url("**/download?browser=this")
+    _look(page, seen, directory, "download-in-chrome", phone=True)
+
+    assert seen.small_targets == []
+    assert seen.low_contrast == []
