@@ -6,11 +6,15 @@ is no build step and no compiled file to forget. English msgids are the source t
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import io
+import zoneinfo
 from collections.abc import Mapping
 from pathlib import Path
 
+from babel import Locale
+from babel.dates import format_date, format_time, get_timezone_name
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
@@ -20,6 +24,9 @@ from pwa_server.frontend import LOCALES_DIR, TEMPLATES_DIR
 
 LOCALES = ("ja", "en")  # Japanese users come first (the seeds are Japanese services)
 DEFAULT_LOCALE = "ja"
+# The CLDR locale dates are written in: English ones day first ("3 December 2028"), which
+# neither a Japanese nor an American reader can take for another day.
+_DATE_LOCALES = {"ja": "ja", "en": "en_GB"}
 
 
 def N_(message: str) -> str:
@@ -60,15 +67,40 @@ def negotiate(accept_language: str | None, chosen: str | None = None) -> str:
     return sorted(ranked)[0][2] if ranked else DEFAULT_LOCALE
 
 
+def local_date(moment: dt.datetime, locale: str, zone: zoneinfo.ZoneInfo) -> str:
+    """The day of `moment` in `zone`, written for `locale`: 2028年12月3日, 3 December 2028."""
+    return format_date(moment.astimezone(zone), "long", locale=_DATE_LOCALES[locale])
+
+
+def local_datetime(moment: dt.datetime, locale: str, zone: zoneinfo.ZoneInfo) -> str:
+    """The day and minute of `moment` in `zone` with the zone's name, written for `locale`:
+    2028年12月3日 15:04（日本時間）, 3 December 2028, 15:04 (Japan Time)."""
+    cldr = Locale.parse(_DATE_LOCALES[locale])
+    local = moment.astimezone(zone)
+    when = cldr.datetime_formats["long"].format(
+        format_time(local, "short", locale=cldr), format_date(local, "long", locale=cldr)
+    )
+    # A place's zone by its generic name (日本時間, all year); UTC and Etc/ zones have no place.
+    named = local if zone.key.startswith(("UTC", "Etc/")) else zone
+    zone_name = get_timezone_name(named, "long", locale=cldr)
+    written = translations(locale).gettext(N_("%(time)s (%(zone)s)"))
+    return written % {"time": when, "zone": zone_name}
+
+
 class Templates:
     """Jinja2 templates rendered in either language: one environment per locale, so that
     templates call _("...", name=value) with gettext's new-style formatting and escaping."""
 
     def __init__(
-        self, directory: Path = TEMPLATES_DIR, *, names: Mapping[str, object] | None = None
+        self,
+        directory: Path = TEMPLATES_DIR,
+        *,
+        zone: zoneinfo.ZoneInfo,
+        names: Mapping[str, object] | None = None,
     ) -> None:
-        """`names` are known to every template (such as the domain's words to compare with)."""
-        self._environments = {locale: _environment(directory, locale) for locale in LOCALES}
+        """`names` are known to every template (such as the domain's words to compare with);
+        the filters local_date and local_datetime write dates in `zone`."""
+        self._environments = {locale: _environment(directory, locale, zone) for locale in LOCALES}
         for env in self._environments.values():
             env.globals.update(names or {})
 
@@ -78,7 +110,7 @@ class Templates:
         return env.get_template(template).render(locale=locale, **context)
 
 
-def _environment(directory: Path, locale: str) -> Environment:
+def _environment(directory: Path, locale: str, zone: zoneinfo.ZoneInfo) -> Environment:
     env = Environment(
         loader=FileSystemLoader(directory),
         autoescape=select_autoescape(["html", "xml"]),
@@ -89,4 +121,6 @@ def _environment(directory: Path, locale: str) -> Environment:
     env.install_gettext_translations(  # type: ignore[attr-defined]  # added by the extension
         translations(locale), newstyle=True
     )
+    env.filters["local_date"] = lambda moment: local_date(moment, locale, zone)
+    env.filters["local_datetime"] = lambda moment: local_datetime(moment, locale, zone)
     return env

@@ -67,3 +67,17 @@ def for_terminal(text: str) -> str:
         else character
         for character in text
     )
+
+
+# A recipient we accept: a dot-atom local part (RFC 5322) at a host name. Narrower than the
+# RFC (no quoted local parts, no address literals, ASCII only) so that every address that
+# passes is one the mail header parser and any SMTP relay take as it is.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+MAIL_ADDRESS_PATTERN = rf"^{_ATEXT}+(?:\.{_ATEXT}+)*@{_LABEL}(?:\.{_LABEL})*$"
+_MAIL_ADDRESS = re.compile(MAIL_ADDRESS_PATTERN)
+
+
+def is_mail_address(text: str) -> bool:
+    """True if `text` is a recipient address we accept (see MAIL_ADDRESS_PATTERN)."""
+    return len(text) <= 320 and _MAIL_ADDRESS.fullmatch(text) is not None

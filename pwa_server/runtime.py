@@ -181,7 +181,8 @@ _EnrollmentParts = tuple[Engine, EnrollmentPolicy, EnrollmentMails, str, SecretH
 def _enrollment_parts(settings: Settings, engine: Engine, hashes: SecretHashes) -> _EnrollmentParts:
     host = urlsplit(settings.effective_public_url).hostname or "localhost"
     mails = EnrollmentMails(
-        MailSender(settings.mail_from, settings.effective_public_url, message_id_domain=host)
+        MailSender(settings.mail_from, settings.effective_public_url, message_id_domain=host),
+        zone=settings.zone,
     )
     policy = EnrollmentPolicy.from_settings(settings)
     return engine, policy, mails, settings.effective_public_url, hashes

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import zoneinfo
 from pathlib import Path
 from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
@@ -24,10 +25,13 @@ from pydantic_settings import (
 )
 
 from pwa_server.errors import ErrorKind, ShomeiError
+from pwa_server.names import is_mail_address
 
 SOFTHSM_MODULE = Path("/usr/lib/softhsm/libsofthsm2.so")
 DEFAULT_DATA_DIR = Path("var")
 SETTINGS_FILE_NAME = "settings.json"
+# The operator's logo, by file suffix: the media type it is served with.
+LOGO_TYPES = {".png": "image/png", ".svg": "image/svg+xml"}
 
 
 class ConfigurationError(ShomeiError):
@@ -112,6 +116,16 @@ class Settings(BaseSettings):
     # How long a return assertion may be used after the installation check made it.
     return_assertion_seconds: int = Field(120, ge=10, le=900)
 
+    # Who runs this service, as the user pages and mails show it (each optional), and the zone
+    # every date and time a user sees is written in.
+    time_zone: str = Field("Asia/Tokyo", description="IANA time zone of dates users see")
+    operator_name: str | None = Field(None, min_length=1, max_length=128)
+    operator_contact_url: str | None = Field(None, max_length=2048)
+    operator_contact_email: str | None = Field(None, max_length=320)
+    operator_logo: Path | None = Field(
+        None, description="PNG or SVG file, served from our own origin (the CSP allows no other)"
+    )
+
     # The identity that signs configuration profiles; default the listeners' TLS identity.
     profile_signing_certificate: Path | None = None
     profile_signing_key: Path | None = None
@@ -120,6 +134,43 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         return value.expanduser().absolute() if value is not None else None
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone such as Asia/Tokyo") from None
+        return value
+
+    @field_validator("operator_contact_url")
+    @classmethod
+    def _web_address(cls, value: str | None) -> str | None:
+        if value is not None and (
+            urlsplit(value).scheme not in ("https", "http") or not urlsplit(value).netloc
+        ):
+            raise ValueError("must be an https:// (or http://) address")
+        return value
+
+    @field_validator("operator_contact_email")
+    @classmethod
+    def _mail_address(cls, value: str | None) -> str | None:
+        if value is not None and not is_mail_address(value):
+            raise ValueError("must be an e-mail address")
+        return value
+
+    @field_validator("operator_logo")
+    @classmethod
+    def _logo_file(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        value = value.expanduser().absolute()
+        if value.suffix.lower() not in LOGO_TYPES:
+            raise ValueError("must be a .png or .svg file")
+        if not value.is_file():
+            raise ValueError(f"{value} is not a file")
+        return value
 
     @classmethod
     def settings_customise_sources(
@@ -196,6 +247,11 @@ class Settings(BaseSettings):
         the objects are signed, and TLS would make revocation checking depend on itself)."""
         host = urlsplit(self.effective_public_url).hostname or self.public_hostnames[0]
         return f"http://{host}:{self.http_port}/pki"
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        """The operator's time zone, in which users see dates and times."""
+        return zoneinfo.ZoneInfo(self.time_zone)
 
     @property
     def effective_public_url(self) -> str:

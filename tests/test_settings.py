@@ -364,3 +364,63 @@ def test_a_softhsm_module_elsewhere_is_still_the_embedded_token(tmp_path: Path) 
     settings = load_settings(pkcs11_module="/opt/softhsm/lib/libsofthsm2.so")
 
     assert settings.effective_softhsm_conf == tmp_path / "var" / "hsm" / "softhsm2.conf"
+
+
+# The operator: time zone, name, contact and logo (issue 12)
+
+
+def test_the_time_zone_defaults_to_japan() -> None:
+    assert load_settings().zone.key == "Asia/Tokyo"
+
+
+def test_a_time_zone_is_read_from_shomei_time_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHOMEI_TIME_ZONE", "Europe/Berlin")
+
+    assert load_settings().zone.key == "Europe/Berlin"
+
+
+@pytest.mark.parametrize("zone", ["Asia/Tokio", "JST+9", "../etc/passwd", ""])
+def test_an_unknown_time_zone_is_a_configuration_error_naming_it(zone: str) -> None:
+    with pytest.raises(ConfigurationError, match=r"time_zone.*IANA time zone"):
+        load_settings(time_zone=zone)
+
+
+def test_the_operator_block_is_empty_by_default() -> None:
+    settings = load_settings()
+
+    assert settings.operator_name is None
+    assert settings.operator_contact_url is None
+    assert settings.operator_contact_email is None
+    assert settings.operator_logo is None
+
+
+def test_an_operator_logo_is_a_png_or_svg_file_made_absolute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "logo.svg").write_text("<svg xmlns='http://www.w3.org/2000/svg'/>")
+    monkeypatch.setenv("SHOMEI_OPERATOR_LOGO", "logo.svg")
+
+    assert load_settings().operator_logo == tmp_path / "logo.svg"
+
+
+def test_a_missing_operator_logo_is_a_configuration_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match=r"operator_logo.*is not a file"):
+        load_settings(operator_logo=tmp_path / "logo.png")
+
+
+def test_an_operator_logo_of_another_type_is_a_configuration_error(tmp_path: Path) -> None:
+    (tmp_path / "logo.gif").write_bytes(b"GIF89a")
+
+    with pytest.raises(ConfigurationError, match=r"operator_logo.*png or \.svg"):
+        load_settings(operator_logo=tmp_path / "logo.gif")
+
+
+@pytest.mark.parametrize("url", ["javascript:alert(1)", "mailto:help@example.jp", "example.jp"])
+def test_an_operator_contact_url_must_be_a_web_address(url: str) -> None:
+    with pytest.raises(ConfigurationError, match="operator_contact_url"):
+        load_settings(operator_contact_url=url)
+
+
+def test_an_operator_contact_email_must_be_a_mail_address() -> None:
+    with pytest.raises(ConfigurationError, match="operator_contact_email"):
+        load_settings(operator_contact_email="help at example.jp")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
+import zoneinfo
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -76,11 +78,14 @@ def test_the_japanese_catalogue_has_no_stale_texts(extracted: set[str]) -> None:
 
 
 def test_templates_render_in_both_languages() -> None:
-    templates = Templates()
+    templates = Templates(zone=zoneinfo.ZoneInfo("Asia/Tokyo"))
+    expires_at = dt.datetime(2028, 12, 3, 6, 4, tzinfo=dt.UTC)
     japanese_text = templates.render(
-        "mail/invitation.txt", "ja", enrollment_url="u", expires_at="d"
+        "mail/invitation.txt", "ja", enrollment_url="u", expires_at=expires_at
     )
-    english_text = templates.render("mail/invitation.txt", "en", enrollment_url="u", expires_at="d")
+    english_text = templates.render(
+        "mail/invitation.txt", "en", enrollment_url="u", expires_at=expires_at
+    )
     assert "ワンタイムパスワード" in japanese_text
     assert "one-time password" in english_text
 

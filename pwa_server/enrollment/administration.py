@@ -116,7 +116,10 @@ class EnrollmentAdministration:
             enqueue_mail(
                 connection,
                 self.mails.download_guide(
-                    to=row.email, certificate_user_id=row.certificate_user_id, deadline=deadline
+                    to=row.email,
+                    display_name=row.display_name,
+                    certificate_user_id=row.certificate_user_id,
+                    deadline=deadline,
                 ),
                 now=now,
             )
@@ -156,12 +159,14 @@ class EnrollmentAdministration:
             if row.status in OTP_STEPS:
                 message = self.mails.invitation(
                     to=row.email,
+                    display_name=row.display_name,
                     enrollment_url=f"{self.public_url}/enroll/{row.id}",
                     expires_at=row.expires_at,
                 )
             else:
                 message = self.mails.download_guide(
                     to=row.email,
+                    display_name=row.display_name,
                     certificate_user_id=row.certificate_user_id,
                     deadline=row.download_deadline or now,
                 )

@@ -24,8 +24,7 @@ from pwa_server.enrollment.mails import EnrollmentMails
 from pwa_server.enrollment.models import DownloadCredentials, Invitation
 from pwa_server.enrollment.policy import MAX_ANSWER_LENGTH, SECRET_QUESTIONS, EnrollmentPolicy
 from pwa_server.enrollment.states import check_open, raise_for
-from pwa_server.names import InvalidNameError, checked_identifier, checked_name
-from pwa_server.notify.mail import is_mail_address
+from pwa_server.names import InvalidNameError, checked_identifier, checked_name, is_mail_address
 from pwa_server.notify.outbox import enqueue_mail
 from pwa_server.store.enrollments import (
     EnrollmentRow,
@@ -112,7 +111,10 @@ class EnrollmentService:
                 return_url=return_url,
             )
             message = self.mails.invitation(
-                to=email, enrollment_url=invitation.enrollment_url, expires_at=expires_at
+                to=email,
+                display_name=display_name,
+                enrollment_url=invitation.enrollment_url,
+                expires_at=expires_at,
             )
             enqueue_mail(connection, message, now=now)
             if actor is None:
@@ -217,6 +219,7 @@ class EnrollmentService:
                 connection,
                 self.mails.download_guide(
                     to=row.email,
+                    display_name=row.display_name,
                     certificate_user_id=row.certificate_user_id,
                     deadline=row.download_deadline or now,
                 ),
@@ -284,7 +287,10 @@ class EnrollmentService:
             enqueue_mail(
                 connection,
                 self.mails.download_guide(
-                    to=row.email, certificate_user_id=row.certificate_user_id, deadline=deadline
+                    to=row.email,
+                    display_name=row.display_name,
+                    certificate_user_id=row.certificate_user_id,
+                    deadline=deadline,
                 ),
                 now=now,
             )

@@ -35,8 +35,8 @@ from pwa_server.web.middleware.security_headers import SecurityHeadersMiddleware
 from pwa_server.web.officer import auth_routes, ceremony_pages, enrollment_pages, site_pages
 from pwa_server.web.officer import pages as officer_pages
 from pwa_server.web.officer.guard import SignInRequiredError
-from pwa_server.web.pages import home
-from pwa_server.web.rendering import Renderer
+from pwa_server.web.pages import home, operator_logo
+from pwa_server.web.rendering import LOGO_PATH, Operator, Renderer
 
 # Short: a session only carries one enrollment step and a CSRF token.
 SESSION_MAX_AGE = 30 * 60
@@ -58,6 +58,7 @@ def create_app(services: Services) -> Starlette:
         routes=[
             Route("/", home, methods=["GET", "HEAD"]),
             Route("/healthz", healthz, methods=["GET", "HEAD"]),
+            Route(LOGO_PATH, operator_logo, methods=["GET", "HEAD"]),
             *enroll_routes.routes,
             *check_routes.routes,
             *pki_routes.routes,
@@ -99,5 +100,8 @@ def create_app(services: Services) -> Starlette:
             500: server_error,
         },
     )
-    install_context(app, AppContext(services=services, renderer=Renderer()))
+    renderer = Renderer(
+        zone=services.settings.zone, operator=Operator.from_settings(services.settings)
+    )
+    install_context(app, AppContext(services=services, renderer=renderer))
     return app

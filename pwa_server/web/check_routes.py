@@ -97,8 +97,8 @@ async def installation_check(request: Request) -> Response:
             "subject": result.certificate.subject.rfc4514_string(),
             "issuer": result.certificate.issuer.rfc4514_string(),
             "serial": format(result.certificate.serial_number, "X"),
-            "not_before": result.certificate.not_valid_before_utc.strftime("%Y-%m-%d %H:%M UTC"),
-            "not_after": result.certificate.not_valid_after_utc.strftime("%Y-%m-%d %H:%M UTC"),
+            "not_before": result.certificate.not_valid_before_utc,
+            "not_after": result.certificate.not_valid_after_utc,
         }
     # Chrome, Firefox or an in-app browser on iOS never presents a profile's certificate.
     in_safari = None

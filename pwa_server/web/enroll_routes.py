@@ -194,7 +194,7 @@ def _platforms(request: Request) -> list[tuple[str, str]]:
     return [
         (Platform.IOS.value, gettext(request, "iPhone or iPad")),
         (Platform.ANDROID.value, gettext(request, "Android")),
-        (Platform.OTHER.value, gettext(request, "Other (PKCS#12 file)")),
+        (Platform.OTHER.value, gettext(request, "Other device (.p12 certificate file)")),
     ]
 
 

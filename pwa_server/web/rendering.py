@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import zoneinfo
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from pwa_server import i18n
+from pwa_server.settings import Settings
 from pwa_server.vocabulary import (
     REISSUABLE,
     CeremonyKind,
@@ -40,19 +43,51 @@ def ngettext(request: Request, singular: str, plural: str, n: int, **values: Any
     return text % values
 
 
-class Renderer:
-    """Renders the templates of pwa_server/frontend with the translation catalogue."""
+@dataclass(frozen=True)
+class Operator:
+    """Who runs this service, as every user page's footer and next actions name them."""
 
-    def __init__(self) -> None:
+    name: str | None = None
+    contact_url: str | None = None
+    contact_email: str | None = None
+    has_logo: bool = False  # served at LOGO_PATH
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Operator:
+        """The operator block the settings describe (every part optional)."""
+        return cls(
+            name=settings.operator_name,
+            contact_url=settings.operator_contact_url,
+            contact_email=settings.operator_contact_email,
+            has_logo=settings.operator_logo is not None,
+        )
+
+    @property
+    def has_contact(self) -> bool:
+        """True when people can be told where to ask."""
+        return self.contact_url is not None or self.contact_email is not None
+
+
+LOGO_PATH = "/operator-logo"
+
+
+class Renderer:
+    """Renders the templates of pwa_server/frontend with the translation catalogue, dates in
+    the operator's time zone and the operator's block in every page."""
+
+    def __init__(self, *, zone: zoneinfo.ZoneInfo, operator: Operator) -> None:
         self.templates = i18n.Templates(
+            zone=zone,
             names={
+                "operator": operator,
+                "LOGO_PATH": LOGO_PATH,
                 "EnrollmentStatus": EnrollmentStatus,
                 "CertificateStatus": CertificateStatus,
                 "DeliveryState": DeliveryState,
                 "CeremonyKind": CeremonyKind,
                 "CeremonyStatus": CeremonyStatus,
                 "REISSUABLE": REISSUABLE,
-            }
+            },
         )
 
     def page(

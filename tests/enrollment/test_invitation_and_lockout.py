@@ -69,6 +69,34 @@ def test_invitation_mail_is_queued_with_the_url_and_never_the_password(
     assert invitation.one_time_password not in mail
 
 
+def test_invitation_mail_is_addressed_to_the_person_with_the_expiry_in_japan_time(
+    enrolling: Enrolling,
+) -> None:
+    enrolling.service.create(
+        user_id="hanako", email="hanako@example.jp", display_name="山田 花子", now=START
+    )
+    body: str
+    with enrolling.engine.connect() as connection:
+        (body,) = connection.execute(select(outbox_messages.c.body)).scalars().all()
+    mail = _text(body)
+    # START + 30 days is 2026-05-01 09:00 UTC, 18:00 in Tokyo.
+    assert "山田 花子 様" in mail
+    assert "Dear 山田 花子," in mail
+    assert "2026年5月1日 18:00（日本時間）" in mail
+    assert "1 May 2026, 18:00 (Japan Time)" in mail
+    assert "UTC" not in mail
+
+
+def test_a_mail_without_a_display_name_greets_nobody(enrolling: Enrolling) -> None:
+    enrolling.invite()
+    body: str
+    with enrolling.engine.connect() as connection:
+        (body,) = connection.execute(select(outbox_messages.c.body)).scalars().all()
+    mail = _text(body)
+    assert "様" not in mail
+    assert "Dear" not in mail
+
+
 def test_invalid_email_is_refused_before_anything_is_stored(enrolling: Enrolling) -> None:
     with pytest.raises(InvalidInputError, match="email"):
         enrolling.service.create(user_id="u", email="not an address", now=START)
@@ -221,6 +249,17 @@ def test_download_guide_mail_has_the_user_id_and_never_the_password(
     assert invitation.certificate_user_id in guide
     assert "/download" in guide
     assert password not in guide
+
+
+def test_download_guide_mail_gives_the_deadline_in_japan_time(enrolling: Enrolling) -> None:
+    enrolling.ready_to_download()
+    bodies: Sequence[str]
+    with enrolling.engine.connect() as connection:
+        bodies = connection.execute(select(outbox_messages.c.body)).scalars().all()
+    guide = _text(bodies[-1])
+    assert "（日本時間）" in guide
+    assert "(Japan Time)" in guide
+    assert "UTC" not in guide
 
 
 def test_concurrent_guesses_never_check_more_secrets_than_the_limit(enrolling: Enrolling) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pwa_server.notify.mail import MAIL_ADDRESS_PATTERN
+from pwa_server.names import MAIL_ADDRESS_PATTERN
 from pwa_server.vocabulary import (
     CertificateStatus,
     DeliveryState,
