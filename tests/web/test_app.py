@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterator
 
 import pytest
 from starlette.testclient import TestClient
 
+from pwa_server.frontend import STATIC_DIR
 from pwa_server.runtime import Services
 from pwa_server.store.database import create_database_engine
 from pwa_server.web.app import create_app
@@ -99,6 +101,21 @@ def test_service_worker_is_served_from_the_root_so_it_covers_the_site(client: Te
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/javascript")
     assert response.headers["cache-control"] == "no-cache"
+
+
+def test_service_worker_caches_every_script_of_the_user_pages(client: TestClient) -> None:
+    # A phone that opens a guide offline must find the scripts its pages include; the
+    # console's script and the worker itself are not part of the shell.
+    worker = client.get("/sw.js").text
+    cached = set(re.findall(r'"(/static/[^"]+)"', worker))
+    scripts = {
+        f"/static/{path.name}"
+        for path in STATIC_DIR.glob("*.js")
+        if path.name not in {"officer.js", "sw.js"}
+    }
+    assert scripts <= cached
+    for path in cached:
+        assert client.get(path).status_code == 200
 
 
 def test_manifest_icons_all_exist(client: TestClient) -> None:

@@ -1,10 +1,11 @@
 // Caches the shell, styles and install guides only: never flow pages, downloads or secrets.
 "use strict";
 // A new name whenever a cached file changes: the old cache is dropped on activation.
-const CACHE = "shomei-shell-v2";
+const CACHE = "shomei-shell-v3";
 const SHELL = [
   "/static/app.css",
   "/static/app.js",
+  "/static/browser.js",
   "/static/password_reveal.js",
   "/static/icon.svg",
   "/static/manifest.webmanifest",
