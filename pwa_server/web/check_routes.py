@@ -12,12 +12,14 @@ from starlette.routing import Route
 
 from pwa_server.enrollment.installation import CheckResult, CheckStatus, check_installation
 from pwa_server.i18n import N_
+from pwa_server.pki.authority import fingerprint
 from pwa_server.runtime import Services
 from pwa_server.sites.assertions import ReturnToSite
 from pwa_server.sites.urls import origin
 from pwa_server.web.client_certificate import client_certificate
 from pwa_server.web.context import app_context
 from pwa_server.web.middleware.security_headers import allow_form_action, can_allow_form_action
+from pwa_server.web.pages import grouped_fingerprint
 from pwa_server.web.rendering import gettext
 from pwa_server.web.safari import not_safari_on_ios
 
@@ -99,6 +101,8 @@ async def installation_check(request: Request) -> Response:
             "serial": format(result.certificate.serial_number, "X"),
             "not_before": result.certificate.not_valid_before_utc,
             "not_after": result.certificate.not_valid_after_utc,
+            "user_id": result.certificate_user_id,
+            "fingerprint": grouped_fingerprint(fingerprint(result.certificate)),
         }
     # Chrome, Firefox or an in-app browser on iOS never presents a profile's certificate.
     in_safari = None
@@ -116,6 +120,8 @@ async def installation_check(request: Request) -> Response:
         back=back,
         retry_in_safari=in_safari,
         link=services.check_url,
+        # The guides live on the enrollment listener, not on this one.
+        public_url=services.settings.effective_public_url,
     )
     if back is not None:
         allow_form_action(response, origin(back.return_url))

@@ -139,6 +139,7 @@ def test_downloaded_pkcs12_makes_the_check_page_say_installed(
     open_context: OpenContext,
     server: ShomeiServer,
     tmp_path: Path,
+    screenshots: Path,
     device_name: str,
 ) -> None:
     expected = EXPECTED[device_name]
@@ -164,7 +165,14 @@ def test_downloaded_pkcs12_makes_the_check_page_say_installed(
     result = watched.page.locator("#check-result")
     assert result.get_attribute("data-status") == "ok", watched.page.content()
     assert expected.installed in result.inner_text()
-    assert journey.certificate_user_id in watched.page.locator("main").inner_text()
+    assert journey.certificate_user_id in watched.page.locator("#check-summary").inner_text()
+    # The technical details wait behind 「詳細」, closed.
+    assert watched.page.locator("#check-details").get_attribute("open") is None
+    for scheme in ("light", "dark"):
+        watched.page.emulate_media(color_scheme=scheme)
+        watched.page.screenshot(
+            path=screenshots / f"check-{device_name}-{scheme}.png", full_page=True
+        )
     assert watched.problems == []
 
 
