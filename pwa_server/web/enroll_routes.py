@@ -88,11 +88,17 @@ async def enrollment(request: Request) -> Response:
             paragraphs=[
                 gettext(
                     request,
-                    "If you noted your download password, download your certificate."
-                    " Otherwise ask the person who invited you for a new enrollment.",
+                    "If you did not note your download password, get a new one with the answer"
+                    " to your secret question.",
                 )
             ],
-            link={"href": "/download", "text": gettext(request, "Go to the download")},
+            link={"href": "/reissue", "text": gettext(request, "Get a new download password")},
+            # From the database, never from the request: the person quotes it when asking.
+            reference=row.certificate_user_id,
+            secondary={
+                "href": "/download",
+                "text": gettext(request, "I noted my download password: go to the download"),
+            },
         )
     # The whole journey best runs in Safari: sent there before the one-time password is used.
     return open_in_safari(request) or _renderer(request).page(

@@ -4,6 +4,7 @@ Domain errors are mapped to HTTP statuses here, and only here."""
 from __future__ import annotations
 
 import logging
+from enum import StrEnum
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -181,6 +182,24 @@ _PAGES: dict[type[ShomeiError], tuple[str, str]] = {
 }
 
 
+class NextAction(StrEnum):
+    """The one thing a person can do next on an error page, shown as its prominent link."""
+
+    REISSUE = "reissue"  # a new download password with the secret answer, at /reissue
+    ADMINISTRATOR = "administrator"  # only whoever sent the invitation can help
+
+
+# Errors without an entry leave a person nothing to do but wait, retry or go back.
+_NEXT_ACTIONS: dict[type[ShomeiError], NextAction] = {
+    EnrollmentExpiredError: NextAction.ADMINISTRATOR,
+    EnrollmentLockedError: NextAction.ADMINISTRATOR,
+    EnrollmentCancelledError: NextAction.ADMINISTRATOR,
+    DownloadWindowClosedError: NextAction.REISSUE,
+    # Repeated wrong download passwords: most often the password was lost or mistyped.
+    DownloadThrottledError: NextAction.REISSUE,
+}
+
+
 def _wants_json(request: Request) -> bool:
     accept = request.headers.get("accept", "")
     sent_json = request.headers.get("content-type", "").startswith("application/json")
@@ -196,9 +215,10 @@ def error_response(
     text: str | None = None,
     *,
     retry_after: int | None = None,
+    next_action: NextAction | None = None,
 ) -> Response:
     """The error in the form the client asked for; `title` and `text` are English msgids
-    (`text` may name `%(seconds)s`, filled with `retry_after`)."""
+    (`text` may name `%(seconds)s`, filled with `retry_after`); a page shows `next_action`."""
     headers = {"cache-control": "no-store"}
     if retry_after is not None:
         headers["retry-after"] = str(retry_after)
@@ -217,6 +237,7 @@ def error_response(
         status_code=status,
         title=gettext(request, title),
         text=gettext(request, text, seconds=retry_after) if text else None,
+        next_action=next_action,
     )
     response.headers.update(headers)
     return response
@@ -246,7 +267,16 @@ async def domain_error(request: Request, exc: Exception) -> Response:
         logger.error(
             "%s on %s %s", type(exc).__name__, request.method, request.url.path, exc_info=exc
         )
-    return error_response(request, status, *words, retry_after=getattr(exc, "retry_after", None))
+    next_action = next(
+        (action for error, action in _NEXT_ACTIONS.items() if isinstance(exc, error)), None
+    )
+    return error_response(
+        request,
+        status,
+        *words,
+        retry_after=getattr(exc, "retry_after", None),
+        next_action=next_action,
+    )
 
 
 # The token did not answer: nothing was changed, and it may answer again shortly.
