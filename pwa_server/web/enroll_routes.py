@@ -30,9 +30,9 @@ from pwa_server.web.safari import open_in_safari
 from pwa_server.web.user_agent import UserAgent, parse_user_agent
 
 SESSION_KEY = "enrollment"
-# The certificate user ID whose download password this browser was shown: the download form
-# starts with it, so nobody retypes it. Only the server writes it (the session is signed);
-# it is no secret, the person has just seen it and the guide mail carries it too.
+# The certificate user ID this browser was shown (with its download password, or on a used
+# link's page): the download and reissue forms start with it, so nobody retypes it. Only the
+# server writes it (the session is signed); it is no secret, the guide mail carries it too.
 SESSION_USER_ID = "certificate_user_id"
 
 
@@ -80,6 +80,8 @@ async def enrollment(request: Request) -> Response:
     # one-time password is asked again: until the secret is registered it still proves who
     # the person is, and its guesses count toward the same lockout.
     if row.status not in OTP_STEPS:
+        # The page names the certificate user ID, so the reissue form it leads to starts with it.
+        request.session[SESSION_USER_ID] = row.certificate_user_id
         return _renderer(request).page(
             request,
             "message.html",
@@ -267,7 +269,9 @@ async def submit_download(request: Request) -> Response:
 
 async def reissue_form(request: Request) -> Response:
     """GET /reissue: forgot the download password, or a new phone (seed 003)."""
-    return _renderer(request).page(request, "reissue.html", certificate_user_id="")
+    return _renderer(request).page(
+        request, "reissue.html", certificate_user_id=str(request.session.get(SESSION_USER_ID, ""))
+    )
 
 
 async def submit_reissue(request: Request) -> Response:

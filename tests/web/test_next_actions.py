@@ -19,6 +19,7 @@ from pwa_server.enrollment.errors import (
     EnrollmentExpiredError,
     EnrollmentLockedError,
 )
+from pwa_server.enrollment.models import Invitation
 from pwa_server.errors import ShomeiError
 from pwa_server.runtime import Services
 from pwa_server.web.app import create_app
@@ -89,9 +90,8 @@ def test_the_administrator_next_action_names_the_operator_and_lists_the_contacts
     assert "解決しない場合" not in page
 
 
-def test_a_used_enrollment_link_leads_to_the_reissue_page_with_the_user_id(
-    client: TestClient, services: Services
-) -> None:
+def _used_link(services: Services) -> Invitation:
+    """An invitation taken through the one-time password and the secret question."""
     now = services.now()
     invitation = services.enrollments.create(
         user_id=f"used-{uuid.uuid4().hex[:8]}", email="used@example.jp", now=now
@@ -106,6 +106,13 @@ def test_a_used_enrollment_link_leads_to_the_reissue_page_with_the_user_id(
         answer_confirm="Pochi",
         now=now,
     )
+    return invitation
+
+
+def test_a_used_enrollment_link_leads_to_the_reissue_page_with_the_user_id(
+    client: TestClient, services: Services
+) -> None:
+    invitation = _used_link(services)
 
     response = client.get(f"/enroll/{invitation.enrollment_id}")
 
@@ -115,3 +122,17 @@ def test_a_used_enrollment_link_leads_to_the_reissue_page_with_the_user_id(
     assert f"<strong>{invitation.certificate_user_id}</strong>" in response.text
     assert 'href="/download"' in response.text
     assert "ご案内元の管理者に新しい登録" not in response.text
+
+
+def test_the_reissue_page_a_used_link_leads_to_starts_with_its_user_id(
+    client: TestClient, services: Services
+) -> None:
+    assert 'name="certificate_user_id" required maxlength="64" autocapitalize="none" value=""' in (
+        client.get("/reissue").text
+    )
+    invitation = _used_link(services)
+    client.get(f"/enroll/{invitation.enrollment_id}")
+
+    page = client.get("/reissue").text
+
+    assert f'value="{invitation.certificate_user_id}"' in page
