@@ -1,7 +1,7 @@
 // Caches the shell, styles and install guides only: never flow pages, downloads or secrets.
 "use strict";
 // A new name whenever a cached file changes: the old cache is dropped on activation.
-const CACHE = "shomei-shell-v3";
+const CACHE = "shomei-shell-v4";
 const SHELL = [
   "/static/app.css",
   "/static/app.js",
