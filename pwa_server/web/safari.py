@@ -24,9 +24,9 @@ def open_in_safari(request: Request) -> Response | None:
     browser = not_safari_on_ios(request)
     if browser is None or request.query_params.get(STAY[0]) == STAY[1]:
         return None
-    services = app_context(request).services
-    link = services.settings.effective_public_url + request.url.path
-    return app_context(request).renderer.page(
+    context = app_context(request)
+    link = context.services.settings.effective_public_url + request.url.path
+    return context.renderer.page(
         request,
         "open_in_safari.html",
         browser=browser,
